@@ -1,0 +1,317 @@
+//! What a session Pod must contain, in one place: `/dev/shm` in memory, `/dev/dri` and the
+//! `nvidia.com/gpu` limit when the session has GPUs, the password from the session Secret, and
+//! the display and audio environment. The renderer calls [`ensure`] on the Pods it builds; the
+//! webhook calls it at admission and answers with the difference, so a rendered Pod passes
+//! admission with an empty patch. [`check`] is the matching safety validation.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::core::v1::{
+        Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, HostPathVolumeSource, Pod, SecretKeySelector, Volume,
+        VolumeMount,
+    },
+    apimachinery::pkg::api::resource::Quantity,
+};
+
+use crate::{FieldErrors, labels, names};
+
+/// Size of the in-memory `/dev/shm` (browsers and GPU drivers need more than the 64 MiB default).
+pub const SHM_SIZE: &str = "2Gi";
+/// Volume name of `/dev/shm`.
+pub const SHM_VOLUME: &str = "dshm";
+/// Mount path of the shared-memory volume.
+pub const SHM_PATH: &str = "/dev/shm";
+/// Volume name of `/dev/dri`.
+pub const DRI_VOLUME: &str = "dri";
+/// The only host path a session Pod may mount: the GPU's render nodes.
+pub const DRI_PATH: &str = "/dev/dri";
+/// Extended resource of NVIDIA GPUs.
+pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
+/// Name of the desktop container (the agent runs in it).
+pub const DESKTOP_CONTAINER: &str = "desktop";
+/// Port of the agent: web client, signalling WebSocket, health and metrics.
+pub const AGENT_PORT: i32 = 8080;
+/// Key of the password in the session Secret.
+pub const PASSWORD_KEY: &str = "password";
+/// Environment variable the agent reads its password from (Selkies-GStreamer's name).
+pub const PASSWORD_ENV: &str = "SELKIES_BASIC_AUTH_PASSWORD";
+/// X display of the desktop.
+pub const DISPLAY: &str = ":0";
+/// PulseAudio socket of the desktop.
+pub const PULSE_SERVER: &str = "unix:/run/pulse/native";
+/// Driver capabilities the NVIDIA container toolkit must mount; `video` brings NVENC.
+pub const NVIDIA_CAPABILITIES: &str = "compute,utility,graphics,video,display";
+/// Capabilities a session container may add: the desktop and the agent need none.
+pub const ALLOWED_CAPABILITIES: &[&str] = &[];
+
+/// What admission needs to know to complete a session Pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodNeeds {
+    /// Session name (names the Secret).
+    pub session: String,
+    /// GPUs granted to the session.
+    pub gpu: u32,
+}
+
+impl PodNeeds {
+    /// Reads the needs from a session Pod's labels and the GPU annotation the renderer writes.
+    /// A Pod without the annotation keeps a GPU limit it already has, else gets the default.
+    /// `None` when the Pod is not a session Pod.
+    pub fn from_pod(pod: &Pod) -> Option<Result<Self, String>> {
+        let session = pod.metadata.labels.as_ref()?.get(labels::SESSION)?.clone();
+        let annotated = pod.metadata.annotations.as_ref().and_then(|a| a.get(labels::GPU_ANNOTATION));
+        let gpu = match annotated {
+            Some(v) => match v.parse::<u32>() {
+                Ok(g) => g,
+                Err(_) => {
+                    return Some(Err(format!(
+                        "annotation {} must be a whole number of GPUs, got `{v}`",
+                        labels::GPU_ANNOTATION
+                    )));
+                }
+            },
+            None => existing_gpu_limit(pod).unwrap_or(crate::defaults::DEFAULT_GPU),
+        };
+        Some(Ok(Self { session, gpu }))
+    }
+}
+
+fn existing_gpu_limit(pod: &Pod) -> Option<u32> {
+    let spec = pod.spec.as_ref()?;
+    spec.containers.iter().find_map(|c| {
+        let q = c.resources.as_ref()?.limits.as_ref()?.get(GPU_RESOURCE)?;
+        q.0.parse().ok()
+    })
+}
+
+/// Index of the desktop container: the one named `desktop`, else the first.
+fn desktop_index(containers: &[Container]) -> Option<usize> {
+    containers.iter().position(|c| c.name == DESKTOP_CONTAINER).or(if containers.is_empty() { None } else { Some(0) })
+}
+
+/// Adds what a session Pod must contain and is missing. Never removes or replaces what is there,
+/// so a second call changes nothing.
+pub fn ensure(pod: &mut Pod, needs: &PodNeeds) {
+    let spec = pod.spec.get_or_insert_with(Default::default);
+    let Some(idx) = desktop_index(&spec.containers) else {
+        return; // A Pod without containers is invalid; the API server rejects it with a better message.
+    };
+    let has_volume = |vols: &Option<Vec<Volume>>, name: &str| vols.iter().flatten().any(|v| v.name == name);
+    let mounts_path = |c: &Container, path: &str| c.volume_mounts.iter().flatten().any(|m| m.mount_path == path);
+
+    if !mounts_path(&spec.containers[idx], SHM_PATH) {
+        if !has_volume(&spec.volumes, SHM_VOLUME) {
+            spec.volumes.get_or_insert_with(Vec::new).push(Volume {
+                name: SHM_VOLUME.into(),
+                empty_dir: Some(EmptyDirVolumeSource {
+                    medium: Some("Memory".into()),
+                    size_limit: Some(Quantity(SHM_SIZE.into())),
+                }),
+                ..Default::default()
+            });
+        }
+        push_mount(&mut spec.containers[idx], SHM_VOLUME, SHM_PATH);
+    }
+
+    if needs.gpu > 0 {
+        if !mounts_path(&spec.containers[idx], DRI_PATH) {
+            if !has_volume(&spec.volumes, DRI_VOLUME) {
+                spec.volumes.get_or_insert_with(Vec::new).push(Volume {
+                    name: DRI_VOLUME.into(),
+                    host_path: Some(HostPathVolumeSource { path: DRI_PATH.into(), type_: Some("Directory".into()) }),
+                    ..Default::default()
+                });
+            }
+            push_mount(&mut spec.containers[idx], DRI_VOLUME, DRI_PATH);
+        }
+        let limits = spec.containers[idx]
+            .resources
+            .get_or_insert_with(Default::default)
+            .limits
+            .get_or_insert_with(BTreeMap::new);
+        limits.entry(GPU_RESOURCE.into()).or_insert_with(|| Quantity(needs.gpu.to_string()));
+    }
+
+    let c = &mut spec.containers[idx];
+    ensure_env(c, PASSWORD_ENV, || EnvVar {
+        name: PASSWORD_ENV.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: names::auth_secret(&needs.session),
+                key: PASSWORD_KEY.into(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    ensure_env(c, "DISPLAY", || literal("DISPLAY", DISPLAY));
+    ensure_env(c, "PULSE_SERVER", || literal("PULSE_SERVER", PULSE_SERVER));
+    if needs.gpu > 0 {
+        ensure_env(c, "NVIDIA_DRIVER_CAPABILITIES", || literal("NVIDIA_DRIVER_CAPABILITIES", NVIDIA_CAPABILITIES));
+    }
+}
+
+fn literal(name: &str, value: &str) -> EnvVar {
+    EnvVar { name: name.into(), value: Some(value.into()), ..Default::default() }
+}
+
+fn push_mount(c: &mut Container, volume: &str, path: &str) {
+    c.volume_mounts.get_or_insert_with(Vec::new).push(VolumeMount {
+        name: volume.into(),
+        mount_path: path.into(),
+        ..Default::default()
+    });
+}
+
+fn ensure_env(c: &mut Container, name: &str, make: impl FnOnce() -> EnvVar) {
+    let env = c.env.get_or_insert_with(Vec::new);
+    if !env.iter().any(|e| e.name == name) {
+        env.push(make());
+    }
+}
+
+/// Rejects what makes a session Pod unsafe: privileged containers, host namespaces, added
+/// capabilities, host paths other than `/dev/dri`, and the password as a literal value.
+pub fn check(pod: &Pod) -> FieldErrors {
+    let mut errs = FieldErrors::default();
+    let Some(spec) = &pod.spec else { return errs };
+    for (flag, field) in
+        [(spec.host_network, "hostNetwork"), (spec.host_pid, "hostPID"), (spec.host_ipc, "hostIPC")]
+    {
+        if flag == Some(true) {
+            errs.push(format!("spec.{field}"), format!("a session Pod must not share the host's namespaces ({field}: true)"));
+        }
+    }
+    for (i, v) in spec.volumes.iter().flatten().enumerate() {
+        if let Some(hp) = &v.host_path {
+            if hp.path.trim_end_matches('/') != DRI_PATH {
+                errs.push(
+                    format!("spec.volumes[{i}].hostPath.path"),
+                    format!("volume `{}` mounts host path {}; a session Pod may mount only {DRI_PATH}", v.name, hp.path),
+                );
+            }
+        }
+    }
+    let all = spec
+        .containers
+        .iter()
+        .map(|c| ("containers", c))
+        .chain(spec.init_containers.iter().flatten().map(|c| ("initContainers", c)));
+    let mut counters: BTreeMap<&str, usize> = BTreeMap::new();
+    for (list, c) in all {
+        let i = {
+            let n = counters.entry(list).or_default();
+            *n += 1;
+            *n - 1
+        };
+        let at = format!("spec.{list}[{i}]");
+        if let Some(sc) = &c.security_context {
+            if sc.privileged == Some(true) {
+                errs.push(format!("{at}.securityContext.privileged"), format!("container `{}` must not be privileged", c.name));
+            }
+            for cap in sc.capabilities.iter().flat_map(|caps| caps.add.iter().flatten()) {
+                let bare = cap.trim_start_matches("CAP_");
+                if !ALLOWED_CAPABILITIES.contains(&bare) {
+                    errs.push(
+                        format!("{at}.securityContext.capabilities.add"),
+                        format!("container `{}` adds capability {cap}; the desktop needs none", c.name),
+                    );
+                }
+            }
+        }
+        for (j, e) in c.env.iter().flatten().enumerate() {
+            if e.name == PASSWORD_ENV && e.value.is_some() {
+                errs.push(
+                    format!("{at}.env[{j}].value"),
+                    format!(
+                        "container `{}` carries {PASSWORD_ENV} as a literal value; take it from the session Secret with valueFrom.secretKeyRef",
+                        c.name
+                    ),
+                );
+            }
+        }
+    }
+    errs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{Capabilities, PodSpec, SecurityContext};
+
+    fn pod() -> Pod {
+        Pod {
+            spec: Some(PodSpec {
+                containers: vec![Container { name: "desktop".into(), image: Some("img".into()), ..Default::default() }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn needs(gpu: u32) -> PodNeeds {
+        PodNeeds { session: "alice".into(), gpu }
+    }
+
+    #[test]
+    fn injects_everything_once() {
+        let mut p = pod();
+        ensure(&mut p, &needs(2));
+        let once = p.clone();
+        ensure(&mut p, &needs(2));
+        assert_eq!(p, once, "second pass adds nothing");
+        let spec = p.spec.as_ref().expect("spec");
+        let vols: Vec<_> = spec.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
+        assert_eq!(vols, [SHM_VOLUME, DRI_VOLUME]);
+        let c = &spec.containers[0];
+        let limit = c.resources.as_ref().and_then(|r| r.limits.as_ref()).and_then(|l| l.get(GPU_RESOURCE));
+        assert_eq!(limit, Some(&Quantity("2".into())));
+        let pw = c.env.iter().flatten().find(|e| e.name == PASSWORD_ENV).expect("password env");
+        assert!(pw.value.is_none());
+        let sel = pw.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()).expect("secretKeyRef");
+        assert_eq!((sel.name.as_str(), sel.key.as_str()), ("alice-auth", "password"));
+        assert!(check(&p).is_empty());
+    }
+
+    #[test]
+    fn cpu_only_gets_no_dri_and_no_gpu() {
+        let mut p = pod();
+        ensure(&mut p, &needs(0));
+        let spec = p.spec.as_ref().expect("spec");
+        assert!(spec.volumes.iter().flatten().all(|v| v.host_path.is_none()));
+        assert!(spec.containers[0].resources.is_none());
+    }
+
+    #[test]
+    fn rejects_unsafe_pods() {
+        let mut p = pod();
+        let spec = p.spec.as_mut().expect("spec");
+        spec.host_network = Some(true);
+        spec.containers[0].security_context = Some(SecurityContext {
+            privileged: Some(true),
+            capabilities: Some(Capabilities { add: Some(vec!["SYS_ADMIN".into()]), drop: None }),
+            ..Default::default()
+        });
+        spec.containers[0].env = Some(vec![literal(PASSWORD_ENV, "hunter2")]);
+        spec.volumes = Some(vec![Volume {
+            name: "root".into(),
+            host_path: Some(HostPathVolumeSource { path: "/".into(), type_: None }),
+            ..Default::default()
+        }]);
+        let errs = check(&p);
+        let paths: Vec<_> = errs.0.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.hostNetwork",
+                "spec.volumes[0].hostPath.path",
+                "spec.containers[0].securityContext.privileged",
+                "spec.containers[0].securityContext.capabilities.add",
+                "spec.containers[0].env[0].value"
+            ]
+        );
+        assert!(!errs.to_string().contains("hunter2"), "never echo the password");
+    }
+}
