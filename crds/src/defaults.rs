@@ -81,6 +81,14 @@ pub fn resolve(session: &VDISession, template: Option<&VDITemplate>, namespace: 
     if !is_email(&spec.user) {
         errs.push("spec.user", format!("`{}` is not an email address (expected name@domain.tld)", spec.user));
     }
+    let sres = spec.resources.clone().unwrap_or_default();
+    if let Some(g) = sres.gpu.filter(|g| *g < 0) {
+        errs.push("spec.resources.gpu", format!("must be 0 or more, got {g}"));
+    }
+    let timeout = spec.timeout.clone().unwrap_or_else(|| DEFAULT_TIMEOUT.parse().unwrap_or_else(|_| unreachable!()));
+    if timeout.as_secs() > MAX_TIMEOUT_SECS {
+        errs.push("spec.timeout", format!("{timeout} is longer than the limit of 168h (one week)"));
+    }
     let Some(template) = template else {
         errs.push("spec.template", format!("no VDITemplate named `{}` was found", spec.template));
         return Err(errs);
@@ -90,17 +98,12 @@ pub fn resolve(session: &VDISession, template: Option<&VDITemplate>, namespace: 
         errs.push("spec.template", format!("VDITemplate `{}` has no image", spec.template));
     }
     let tres = tspec.resources.clone().unwrap_or_default();
-    let sres = spec.resources.clone().unwrap_or_default();
 
     let max_gpu = tres.max_gpu.map_or(MAX_GPU, |m| u32::try_from(m).unwrap_or(0));
     let gpu = match sres.gpu.or(tres.default_gpu) {
         None => DEFAULT_GPU.min(max_gpu),
-        Some(g) if g < 0 => {
-            errs.push("spec.resources.gpu", format!("must be 0 or more, got {g}"));
-            0
-        }
         Some(g) => {
-            let g = u32::try_from(g).unwrap_or(u32::MAX);
+            let g = u32::try_from(g).unwrap_or(0);
             if g > max_gpu {
                 errs.push(
                     "spec.resources.gpu",
@@ -122,11 +125,6 @@ pub fn resolve(session: &VDISession, template: Option<&VDITemplate>, namespace: 
     let cpu = sres.cpu.or(tres.default_cpu).unwrap_or_else(|| builtin(DEFAULT_CPU));
     if cpu.value() <= 0.0 {
         errs.push("spec.resources.cpu", format!("{cpu} must be more than zero"));
-    }
-
-    let timeout = spec.timeout.clone().unwrap_or_else(|| DEFAULT_TIMEOUT.parse().unwrap_or_else(|_| unreachable!()));
-    if timeout.as_secs() > MAX_TIMEOUT_SECS {
-        errs.push("spec.timeout", format!("{timeout} is longer than the limit of 168h (one week)"));
     }
 
     let home = tspec.home.clone().unwrap_or_default();
@@ -156,6 +154,14 @@ pub fn check_template(template: &VDITemplate) -> FieldErrors {
     }
     if template.spec.image.trim().is_empty() {
         errs.push("spec.image", "a template needs an image (for example ghcr.io/example/desktop:1.0)");
+    }
+    for (i, e) in template.spec.env.iter().enumerate() {
+        if e.name == crate::pod::PASSWORD_ENV {
+            errs.push(
+                format!("spec.env[{i}].name"),
+                format!("{} is set per session from its Secret; a template must not carry a password", e.name),
+            );
+        }
     }
     if let Some(r) = &template.spec.resources {
         if let (Some(d), Some(m)) = (r.default_gpu, r.max_gpu) {

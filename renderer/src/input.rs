@@ -1,0 +1,217 @@
+//! Reading the input: files and folders (recursive `*.yaml`/`*.yml`), multi-document YAML,
+//! strict validation against the CRDs' own schemas, then typed VDISessions and VDITemplates.
+//! Every problem becomes a located diagnostic; reading goes on so all of them are reported.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+use vdi_crds::{API_VERSION, VDISession, VDITemplate};
+
+use crate::{
+    diagnostic::{Diagnostic, dotted},
+    locate::{Locations, Pos},
+    schema::Schemas,
+};
+
+/// Where a document came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// File.
+    pub file: PathBuf,
+    /// Index of the document in the file (from 0).
+    pub doc: usize,
+}
+
+/// Everything read from the input.
+#[derive(Debug, Default)]
+pub struct Input {
+    /// Sessions with their origin, in no particular order.
+    pub sessions: Vec<(VDISession, Origin)>,
+    /// Templates with their origin.
+    pub templates: Vec<(VDITemplate, Origin)>,
+    /// Problems found while reading.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Source text of files that had problems, for locating later ones.
+    texts: BTreeMap<PathBuf, String>,
+}
+
+impl Input {
+    /// Position of `field` (dotted) of the document at `origin`.
+    pub fn locate(&mut self, origin: &Origin, field: &str) -> Option<Pos> {
+        let text = match self.texts.get(&origin.file) {
+            Some(t) => t.clone(),
+            None => {
+                let t = std::fs::read_to_string(&origin.file).ok()?;
+                self.texts.insert(origin.file.clone(), t.clone());
+                t
+            }
+        };
+        Locations::index(&text).find(origin.doc, &crate::diagnostic::pointer(field))
+    }
+}
+
+/// Lists the YAML files under `paths` (files as given, folders recursively), sorted and unique.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
+    let mut files = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| Diagnostic {
+            file: p.clone(),
+            pos: None,
+            object: None,
+            field: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        if meta.is_dir() {
+            walk(p, &mut files)?;
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Diagnostic> {
+    let err = |e: std::io::Error| Diagnostic {
+        file: dir.to_owned(),
+        pos: None,
+        object: None,
+        field: None,
+        message: format!("cannot read folder: {e}"),
+    };
+    for entry in std::fs::read_dir(dir).map_err(err)? {
+        let path = entry.map_err(err)?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads every file, validating each document.
+pub fn read(files: &[PathBuf], schemas: &Schemas) -> Input {
+    let mut input = Input::default();
+    for file in files {
+        read_file(file, schemas, &mut input);
+    }
+    input
+}
+
+fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
+    let mut diags = Vec::new();
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            input.diagnostics.push(Diagnostic {
+                file: file.to_owned(),
+                pos: None,
+                object: None,
+                field: None,
+                message: format!("cannot read: {e}"),
+            });
+            return;
+        }
+    };
+    // Located lazily: only files with problems pay for the position index.
+    let mut locations: Option<Locations> = None;
+    let mut locate = |doc: usize, ptr: &str| -> Option<Pos> {
+        locations.get_or_insert_with(|| Locations::index(&text)).find(doc, ptr)
+    };
+    for (doc, de) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+        let origin = Origin { file: file.to_owned(), doc };
+        let value = match serde_yaml::Value::deserialize(de) {
+            Ok(v) => v,
+            Err(e) => {
+                let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
+                diags.push(diag(file, pos, None, None, format!("YAML syntax error: {}", strip_location(&e.to_string()))));
+                break; // The rest of the stream cannot be trusted after a syntax error.
+            }
+        };
+        if value.is_null() {
+            continue; // An empty document (a trailing `---`).
+        }
+        let json: serde_json::Value = match serde_json::to_value(&value) {
+            Ok(j) => j,
+            Err(e) => {
+                diags.push(diag(file, locate(doc, ""), None, None, format!("cannot be read as a Kubernetes object: {e}")));
+                continue;
+            }
+        };
+        let object = object_name(&json);
+        let api_version = json.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
+        let kind = json.get("kind").and_then(|v| v.as_str()).unwrap_or("");
+        if kind.is_empty() || api_version.is_empty() {
+            let field = if kind.is_empty() { "kind" } else { "apiVersion" };
+            diags.push(diag(
+                file,
+                locate(doc, ""),
+                object.clone(),
+                Some(field.into()),
+                format!("missing; every document needs apiVersion: {API_VERSION} and kind: VDISession or VDITemplate"),
+            ));
+            continue;
+        }
+        if (kind != "VDISession" && kind != "VDITemplate") || api_version != API_VERSION {
+            let (field, msg) = if kind == "VDISession" || kind == "VDITemplate" {
+                ("apiVersion", format!("`{api_version}` is not served; use {API_VERSION}"))
+            } else {
+                (
+                    "kind",
+                    format!(
+                        "`{kind}` ({api_version}) is not a kind vdi-render reads; it reads only VDISession and VDITemplate ({API_VERSION}). Keep other manifests out of the paths given to vdi-render"
+                    ),
+                )
+            };
+            diags.push(diag(file, locate(doc, &format!("/{field}")), object.clone(), Some(field.into()), msg));
+            continue;
+        }
+        let errors = schemas.validate(kind, &json);
+        if !errors.is_empty() {
+            for (ptr, msg) in errors {
+                diags.push(diag(file, locate(doc, &ptr), object.clone(), Some(dotted(&ptr)), msg));
+            }
+            continue;
+        }
+        let typed = if kind == "VDISession" {
+            serde_json::from_value::<VDISession>(json).map(|s| input.sessions.push((s, origin)))
+        } else {
+            serde_json::from_value::<VDITemplate>(json).map(|t| input.templates.push((t, origin)))
+        };
+        if let Err(e) = typed {
+            diags.push(diag(file, locate(doc, ""), object, None, e.to_string()));
+        }
+    }
+    if !diags.is_empty() {
+        input.texts.insert(file.to_owned(), text.clone());
+        input.diagnostics.extend(diags);
+    }
+}
+
+fn diag(file: &Path, pos: Option<Pos>, object: Option<String>, field: Option<String>, message: String) -> Diagnostic {
+    Diagnostic { file: file.to_owned(), pos, object, field, message }
+}
+
+/// serde_yaml appends " at line L column C"; the diagnostic already says where.
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// `Kind namespace/name` (or `Kind name`) of a document, for messages.
+fn object_name(json: &serde_json::Value) -> Option<String> {
+    let kind = json.get("kind")?.as_str()?;
+    let meta = json.get("metadata");
+    let name = meta.and_then(|m| m.get("name")).and_then(|n| n.as_str()).unwrap_or("<unnamed>");
+    Some(match meta.and_then(|m| m.get("namespace")).and_then(|n| n.as_str()) {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    })
+}

@@ -1,0 +1,119 @@
+//! vdi-render: turns VDISession and VDITemplate documents into Kubernetes manifests for Argo CD
+//! and Flux. `render` does the whole job in memory; `output` writes or checks a folder.
+
+pub mod diagnostic;
+pub mod input;
+pub mod layout;
+pub mod locate;
+pub mod objects;
+pub mod output;
+pub mod schema;
+pub mod settings;
+pub mod template;
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use rayon::prelude::*;
+use vdi_crds::{FieldErrors, VDITemplate, defaults};
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use layout::RenderedSession;
+pub use settings::Settings;
+
+use crate::{input::Origin, template::UrlTemplate};
+
+/// Renders everything under `paths` with `settings`. Sessions come back sorted by namespace and
+/// name, whatever the order of the input. Every problem in the input is reported, not only the
+/// first.
+pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Vec<RenderedSession>, Diagnostics> {
+    let files = input::collect_files(paths).map_err(|d| Diagnostics(vec![d]))?;
+    let schemas = schema::Schemas::new();
+    let mut input = input::read(&files, &schemas);
+    let mut diags = std::mem::take(&mut input.diagnostics);
+
+    let mut report = |input: &mut input::Input, origin: &Origin, object: String, errs: FieldErrors| {
+        for e in errs.0 {
+            diags.push(Diagnostic {
+                file: origin.file.clone(),
+                pos: input.locate(origin, &e.path),
+                object: Some(object.clone()),
+                field: Some(e.path),
+                message: e.message,
+            });
+        }
+    };
+
+    let mut templates: BTreeMap<String, (VDITemplate, Origin)> = BTreeMap::new();
+    for (t, origin) in std::mem::take(&mut input.templates) {
+        let name = t.metadata.name.clone().unwrap_or_default();
+        let object = format!("VDITemplate {name}");
+        report(&mut input, &origin, object.clone(), defaults::check_template(&t));
+        if let Some((_, first)) = templates.get(&name) {
+            let errs = FieldErrors(vec![vdi_crds::FieldError::new(
+                "metadata.name",
+                format!("template `{name}` is defined twice (first in {}); template names are cluster-wide", first.file.display()),
+            )]);
+            report(&mut input, &origin, object, errs);
+            continue;
+        }
+        templates.insert(name, (t, origin));
+    }
+
+    let url = UrlTemplate::new(&settings.url_template, &settings.domain);
+    let mut resolved = Vec::new();
+    let mut seen: BTreeMap<(String, String), Origin> = BTreeMap::new();
+    let mut sessions = std::mem::take(&mut input.sessions);
+    sessions.sort_by(|a, b| (&a.1.file, a.1.doc).cmp(&(&b.1.file, b.1.doc)));
+    for (s, origin) in sessions {
+        let ns = s.metadata.namespace.clone().unwrap_or_else(|| settings.namespace.clone());
+        let name = s.metadata.name.clone().unwrap_or_default();
+        let object = format!("VDISession {ns}/{name}");
+        if let Some(first) = seen.get(&(ns.clone(), name.clone())) {
+            let errs = FieldErrors(vec![vdi_crds::FieldError::new(
+                "metadata.name",
+                format!(
+                    "a session named `{name}` in namespace `{ns}` is already defined in {} (document {})",
+                    first.file.display(),
+                    first.doc + 1
+                ),
+            )]);
+            report(&mut input, &origin, object, errs);
+            continue;
+        }
+        seen.insert((ns.clone(), name.clone()), origin.clone());
+        let template = templates.get(&s.spec.template).map(|(t, _)| t);
+        match defaults::resolve(&s, template, &ns) {
+            Err(errs) => report(&mut input, &origin, object, errs),
+            Ok(r) => match &url {
+                Ok(u) => match u.render(&r) {
+                    Ok(link) => resolved.push((r, link)),
+                    Err(e) => report(&mut input, &origin, object, FieldErrors(vec![vdi_crds::FieldError::new("", format!("settings urlTemplate {e}"))])),
+                },
+                Err(_) => {} // Reported once by Settings::check.
+            },
+        }
+    }
+    if !diags.is_empty() {
+        diags.sort();
+        diags.dedup();
+        return Err(Diagnostics(diags));
+    }
+    resolved.sort_by(|a, b| (&a.0.namespace, &a.0.name).cmp(&(&b.0.namespace, &b.0.name)));
+    Ok(resolved
+        .par_iter()
+        .map(|(r, link)| RenderedSession {
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+            yaml: objects::render(r, settings, link).to_yaml(),
+        })
+        .collect())
+}
+
+/// All sessions as one multi-document YAML stream (the Argo CD plugin contract).
+pub fn stream(sessions: &[RenderedSession]) -> String {
+    let mut out = String::with_capacity(sessions.iter().map(|s| s.yaml.len()).sum());
+    for s in sessions {
+        out.push_str(&s.yaml);
+    }
+    out
+}

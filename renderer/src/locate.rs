@@ -1,0 +1,147 @@
+//! Maps a field's path in a YAML document (a JSON Pointer such as `/spec/resources/gpu`) to its
+//! line and column, so every error can point at the text a person wrote. Built only when a file
+//! has errors: the fast path never pays for it.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// A 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pos {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub col: usize,
+}
+
+impl From<Marker> for Pos {
+    fn from(m: Marker) -> Self {
+        Self { line: m.line(), col: m.col() + 1 }
+    }
+}
+
+/// Positions of every node of every document of one file.
+#[derive(Debug, Default)]
+pub struct Locations {
+    docs: Vec<HashMap<String, Pos>>,
+}
+
+impl Locations {
+    /// Indexes `text`; a file that does not parse yields what was indexed before the error.
+    pub fn index(text: &str) -> Self {
+        let mut rx = Receiver::default();
+        let _ = Parser::new_from_str(text).load(&mut rx, true);
+        Self { docs: rx.docs }
+    }
+
+    /// Position of the node at `pointer` in document `doc`, or of its nearest ancestor.
+    pub fn find(&self, doc: usize, pointer: &str) -> Option<Pos> {
+        let map = self.docs.get(doc)?;
+        let mut p = pointer;
+        loop {
+            if let Some(pos) = map.get(p) {
+                return Some(*pos);
+            }
+            let cut = p.rfind('/')?;
+            p = &p[..cut];
+        }
+    }
+}
+
+enum Frame {
+    Map { path: String, key: Option<String> },
+    Seq { path: String, next: usize },
+}
+
+#[derive(Default)]
+struct Receiver {
+    docs: Vec<HashMap<String, Pos>>,
+    stack: Vec<Frame>,
+}
+
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+impl Receiver {
+    /// The path of the node that starts now, or `None` when it is a mapping key.
+    fn node_path(&mut self, scalar: Option<&str>) -> Option<String> {
+        match self.stack.last_mut() {
+            None => Some(String::new()),
+            Some(Frame::Seq { path, next }) => {
+                let p = format!("{path}/{next}");
+                *next += 1;
+                Some(p)
+            }
+            Some(Frame::Map { path, key }) => match key.take() {
+                Some(k) => Some(format!("{path}/{}", escape(&k))),
+                None => {
+                    // This node is a key: remember it; its position is the field's position.
+                    *key = Some(scalar.unwrap_or("").to_owned());
+                    None
+                }
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for Receiver {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        match ev {
+            Event::DocumentStart => {
+                self.docs.push(HashMap::new());
+                self.stack.clear();
+            }
+            Event::Scalar(value, ..) => {
+                let was_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
+                let path = self.node_path(Some(&value));
+                if was_key {
+                    let Some(Frame::Map { path: parent, .. }) = self.stack.last() else { return };
+                    let field = format!("{parent}/{}", escape(&value));
+                    if let Some(doc) = self.docs.last_mut() {
+                        doc.insert(field, mark.into());
+                    }
+                } else if let (Some(p), Some(doc)) = (path, self.docs.last_mut()) {
+                    doc.entry(p).or_insert(mark.into());
+                }
+            }
+            Event::Alias(_) => {
+                if let (Some(p), Some(doc)) = (self.node_path(None), self.docs.last_mut()) {
+                    doc.entry(p).or_insert(mark.into());
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let path = self.node_path(None).unwrap_or_default();
+                if let Some(doc) = self.docs.last_mut() {
+                    doc.entry(path.clone()).or_insert(mark.into());
+                }
+                self.stack.push(if matches!(ev, Event::MappingStart(..)) {
+                    Frame::Map { path, key: None }
+                } else {
+                    Frame::Seq { path, next: 0 }
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_fields_in_the_right_document() {
+        let text = "a: 1\n---\nkind: X\nspec:\n  resources:\n    gpu: -1\n  list:\n  - x\n  - y: 2\n";
+        let loc = Locations::index(text);
+        assert_eq!(loc.find(0, "/a"), Some(Pos { line: 1, col: 1 }));
+        assert_eq!(loc.find(1, "/spec/resources/gpu"), Some(Pos { line: 6, col: 5 }));
+        assert_eq!(loc.find(1, "/spec/list/1/y"), Some(Pos { line: 9, col: 5 }));
+        assert_eq!(loc.find(1, "/spec/resources/missing"), Some(Pos { line: 5, col: 3 }), "nearest ancestor");
+    }
+}

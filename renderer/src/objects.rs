@@ -1,0 +1,321 @@
+//! The Kubernetes objects one session renders to (DESIGN.md "What a session renders to"): Pod,
+//! Service, PersistentVolumeClaim, the auth Secret without its value, and, where the settings ask,
+//! ServiceAccount, NetworkPolicy and Ingress. The Pod is completed by `vdi_crds::pod::ensure`,
+//! the same function the webhook runs at admission.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::{
+        core::v1::{
+            Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference,
+            PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext,
+            PodSpec, Probe, ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecurityContext, Service,
+            ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+        },
+        networking::v1::{
+            HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend,
+            IngressSpec, IngressTLS, NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+            NetworkPolicySpec, ServiceBackendPort,
+        },
+    },
+    apimachinery::pkg::{
+        apis::meta::v1::{LabelSelector, ObjectMeta},
+        util::intstr::IntOrString,
+    },
+};
+use vdi_crds::{
+    ResolvedSession, labels, names,
+    pod::{self, AGENT_PORT, PodNeeds},
+};
+
+use crate::settings::Settings;
+
+/// Annotations that keep GitOps tools away from the password the webhook fills in: Flux creates
+/// the Secret once and never overwrites it; Argo CD applies and diffs server-side, so fields it
+/// never set (`data.password`) are neither removed nor reported as drift.
+pub const SECRET_ANNOTATIONS: [(&str, &str); 3] = [
+    ("argocd.argoproj.io/compare-options", "ServerSideDiff=true"),
+    ("argocd.argoproj.io/sync-options", "ServerSideApply=true"),
+    ("kustomize.toolkit.fluxcd.io/ssa", "IfNotPresent"),
+];
+
+/// One session's objects, serialized, in apply order.
+pub struct SessionManifests {
+    /// The session's URL.
+    pub url: String,
+    /// YAML documents without `---` separators.
+    pub documents: Vec<String>,
+}
+
+impl SessionManifests {
+    /// The documents as one multi-document YAML file.
+    pub fn to_yaml(&self) -> String {
+        let mut out = String::new();
+        for d in &self.documents {
+            out.push_str("---\n");
+            out.push_str(d);
+        }
+        out
+    }
+}
+
+fn meta(s: &ResolvedSession, name: String, component: &str, url: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(s.namespace.clone()),
+        labels: Some(BTreeMap::from([
+            (labels::NAME.into(), labels::NAME_VALUE.into()),
+            (labels::INSTANCE.into(), s.name.clone()),
+            (labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into()),
+            (labels::COMPONENT.into(), component.into()),
+            (labels::SESSION.into(), s.name.clone()),
+            (labels::TEMPLATE.into(), s.template.clone()),
+        ])),
+        annotations: Some(BTreeMap::from([
+            (labels::USER_ANNOTATION.into(), s.user.clone()),
+            (labels::URL_ANNOTATION.into(), url.into()),
+        ])),
+        ..Default::default()
+    }
+}
+
+fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar { name: name.into(), value: Some(value.into()), ..Default::default() }
+}
+
+fn yaml<T: serde::Serialize>(v: &T) -> String {
+    serde_yaml::to_string(v).unwrap_or_else(|e| unreachable!("Kubernetes objects serialize: {e}"))
+}
+
+/// The desktop Pod, complete (what admission would add is already there).
+pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
+    let mut env_vars: Vec<EnvVar> = s.env.iter().map(|e| env(&e.name, e.value.clone())).collect();
+    let a = &settings.agent;
+    env_vars.extend([
+        env("VDI_SESSION", s.name.clone()),
+        env("VDI_USER", s.user.clone()),
+        env("SELKIES_ENCODER", a.encoder.clone()),
+        env("SELKIES_VIDEO_BITRATE", a.video_bitrate.to_string()),
+        env("SELKIES_FRAMERATE", a.framerate.to_string()),
+        env("SELKIES_ENABLE_RESIZE", a.enable_resize.to_string()),
+    ]);
+    let t = &settings.turn;
+    if let Some(host) = &t.host {
+        env_vars.extend([
+            env("SELKIES_TURN_HOST", host.clone()),
+            env("SELKIES_TURN_PORT", t.port.to_string()),
+            env("SELKIES_TURN_PROTOCOL", t.protocol.clone()),
+            env("SELKIES_TURN_TLS", t.tls.to_string()),
+        ]);
+        if let Some(r) = &t.shared_secret_ref {
+            env_vars.push(EnvVar {
+                name: "SELKIES_TURN_SHARED_SECRET".into(),
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector { name: r.name.clone(), key: r.key.clone(), optional: Some(false) }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+    }
+    let probe = |path: &str, period: i32, failures: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("http".into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        ..Default::default()
+    };
+    let quantities = BTreeMap::from([("cpu".to_owned(), s.cpu.to_k8s()), ("memory".to_owned(), s.memory.to_k8s())]);
+    let mut meta = meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url);
+    meta.annotations.get_or_insert_with(BTreeMap::new).insert(labels::GPU_ANNOTATION.into(), s.gpu.to_string());
+    let mut pod = Pod {
+        metadata: meta,
+        spec: Some(PodSpec {
+            active_deadline_seconds: Some(s.timeout.as_secs()),
+            automount_service_account_token: Some(false),
+            enable_service_links: Some(false),
+            hostname: Some(s.name.clone()),
+            restart_policy: Some("Never".into()),
+            service_account_name: settings.service_account.create.then(|| s.name.clone()),
+            image_pull_secrets: (!settings.image_pull_secrets.is_empty()).then(|| {
+                settings.image_pull_secrets.iter().map(|n| LocalObjectReference { name: n.clone() }).collect()
+            }),
+            security_context: Some(PodSecurityContext {
+                fs_group: Some(1000),
+                seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
+                ..Default::default()
+            }),
+            termination_grace_period_seconds: Some(30),
+            containers: vec![Container {
+                name: pod::DESKTOP_CONTAINER.into(),
+                image: Some(s.image.clone()),
+                env: Some(env_vars),
+                ports: Some(vec![ContainerPort {
+                    name: Some("http".into()),
+                    container_port: AGENT_PORT,
+                    protocol: Some("TCP".into()),
+                    ..Default::default()
+                }]),
+                readiness_probe: Some(probe("/readyz", 5, 3)),
+                liveness_probe: Some(probe("/healthz", 10, 6)),
+                resources: Some(ResourceRequirements {
+                    requests: Some(quantities.clone()),
+                    limits: Some(quantities),
+                    ..Default::default()
+                }),
+                security_context: Some(SecurityContext {
+                    privileged: Some(false),
+                    allow_privilege_escalation: Some(false),
+                    ..Default::default()
+                }),
+                volume_mounts: Some(vec![VolumeMount {
+                    name: "home".into(),
+                    mount_path: s.home_mount_path.clone(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }],
+            volumes: Some(vec![Volume {
+                name: "home".into(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: names::home_claim(&s.name),
+                    read_only: None,
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    pod::ensure(&mut pod, &PodNeeds { session: s.name.clone(), gpu: s.gpu });
+    pod
+}
+
+fn selector(s: &ResolvedSession) -> BTreeMap<String, String> {
+    BTreeMap::from([(labels::SESSION.into(), s.name.clone())])
+}
+
+/// Everything one session renders to.
+pub fn render(s: &ResolvedSession, settings: &Settings, url: &str) -> SessionManifests {
+    let mut docs = Vec::with_capacity(7);
+    if settings.service_account.create {
+        docs.push(yaml(&ServiceAccount {
+            metadata: meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url),
+            automount_service_account_token: Some(false),
+            ..Default::default()
+        }));
+    }
+    let mut secret_meta = meta(s, names::auth_secret(&s.name), labels::COMPONENT_AUTH, url);
+    secret_meta
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .extend(SECRET_ANNOTATIONS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    docs.push(yaml(&Secret { metadata: secret_meta, type_: Some("Opaque".into()), ..Default::default() }));
+    docs.push(yaml(&PersistentVolumeClaim {
+        metadata: meta(s, names::home_claim(&s.name), "home", url),
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".into()]),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([("storage".to_owned(), s.home_size.to_k8s())])),
+                ..Default::default()
+            }),
+            storage_class_name: s.home_storage_class.clone().or_else(|| settings.storage_class_name.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }));
+    docs.push(yaml(&Service {
+        metadata: meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(selector(s)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: AGENT_PORT,
+                target_port: Some(IntOrString::String("http".into())),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }));
+    docs.push(yaml(&pod(s, settings, url)));
+    if settings.network_policy.enabled {
+        docs.push(yaml(&network_policy(s, settings, url)));
+    }
+    if settings.ingress.enabled {
+        docs.push(yaml(&ingress(s, settings, url)));
+    }
+    SessionManifests { url: url.to_owned(), documents: docs }
+}
+
+fn network_policy(s: &ResolvedSession, settings: &Settings, url: &str) -> NetworkPolicy {
+    let from = settings
+        .network_policy
+        .ingress_namespaces
+        .iter()
+        .map(|ns| NetworkPolicyPeer {
+            namespace_selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([("kubernetes.io/metadata.name".to_owned(), ns.clone())])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    NetworkPolicy {
+        metadata: meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector { match_labels: Some(selector(s)), ..Default::default() }),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                from: Some(from),
+                ports: Some(vec![NetworkPolicyPort {
+                    port: Some(IntOrString::Int(AGENT_PORT)),
+                    protocol: Some("TCP".into()),
+                    ..Default::default()
+                }]),
+            }]),
+            ..Default::default()
+        }),
+    }
+}
+
+fn ingress(s: &ResolvedSession, settings: &Settings, url: &str) -> Ingress {
+    let host = crate::template::host_of(url);
+    let mut meta = meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url);
+    if !settings.ingress.annotations.is_empty() {
+        meta.annotations.get_or_insert_with(BTreeMap::new).extend(settings.ingress.annotations.clone());
+    }
+    Ingress {
+        metadata: meta,
+        spec: Some(IngressSpec {
+            ingress_class_name: settings.ingress.class_name.clone(),
+            tls: settings.ingress.tls_secret_name.as_ref().map(|secret| {
+                vec![IngressTLS { hosts: host.clone().map(|h| vec![h]), secret_name: Some(secret.clone()) }]
+            }),
+            rules: Some(vec![IngressRule {
+                host,
+                http: Some(HTTPIngressRuleValue {
+                    paths: vec![HTTPIngressPath {
+                        path: Some("/".into()),
+                        path_type: "Prefix".into(),
+                        backend: IngressBackend {
+                            service: Some(IngressServiceBackend {
+                                name: s.name.clone(),
+                                port: Some(ServiceBackendPort { name: Some("http".into()), number: None }),
+                            }),
+                            ..Default::default()
+                        },
+                    }],
+                }),
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,221 @@
+//! Cluster-wide settings: one YAML file (`--settings`), every field optional with a documented
+//! default. Nothing cluster-specific is a constant in code.
+
+use std::{collections::BTreeMap, path::Path};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{diagnostic::Diagnostic, locate::Pos, template::UrlTemplate};
+
+/// All settings. `vdi-render render --help` and the README document them; `examples/settings.yaml`
+/// shows every one with its default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Settings {
+    /// Namespace for sessions that do not name one.
+    pub namespace: String,
+    /// The cluster's domain, available to `urlTemplate` as `domain`.
+    pub domain: String,
+    /// minijinja template of the session URL. Variables: `session`, `namespace`, `user`,
+    /// `user_slug`, `template`, `domain`. Undefined variables are errors.
+    pub url_template: String,
+    /// Most sessions in one kustomization folder before a namespace splits into shard folders.
+    pub shard_size: usize,
+    /// StorageClass of home volumes when the template names none (unset: the cluster default).
+    pub storage_class_name: Option<String>,
+    /// Image pull secrets added to every session Pod.
+    pub image_pull_secrets: Vec<String>,
+    /// Settings passed to the agent in every Pod.
+    pub agent: AgentSettings,
+    /// Per-session Ingress.
+    pub ingress: IngressSettings,
+    /// Per-session NetworkPolicy.
+    pub network_policy: NetworkPolicySettings,
+    /// Per-session ServiceAccount.
+    pub service_account: ServiceAccountSettings,
+    /// TURN server the agents use.
+    pub turn: TurnSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            namespace: "vdi".into(),
+            domain: "vdi.example.com".into(),
+            url_template: "https://{{ session }}-{{ namespace }}.{{ domain }}".into(),
+            shard_size: 100,
+            storage_class_name: None,
+            image_pull_secrets: Vec::new(),
+            agent: AgentSettings::default(),
+            ingress: IngressSettings::default(),
+            network_policy: NetworkPolicySettings::default(),
+            service_account: ServiceAccountSettings::default(),
+            turn: TurnSettings::default(),
+        }
+    }
+}
+
+/// Agent settings, written as the agent's environment (Selkies-GStreamer names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AgentSettings {
+    /// `SELKIES_ENCODER`: `nvh264enc`, `x264enc` or `auto`.
+    pub encoder: String,
+    /// `SELKIES_VIDEO_BITRATE` in kbit/s.
+    pub video_bitrate: u32,
+    /// `SELKIES_FRAMERATE`.
+    pub framerate: u32,
+    /// `SELKIES_ENABLE_RESIZE`.
+    pub enable_resize: bool,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self { encoder: "nvh264enc".into(), video_bitrate: 8000, framerate: 60, enable_resize: true }
+    }
+}
+
+/// Per-session Ingress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct IngressSettings {
+    /// Render an Ingress for each session (host from `urlTemplate`).
+    pub enabled: bool,
+    /// `ingressClassName`.
+    pub class_name: Option<String>,
+    /// TLS Secret for the hosts (for example a wildcard certificate); unset: no TLS section.
+    pub tls_secret_name: Option<String>,
+    /// Annotations of every Ingress (defaults keep WebSockets open for an hour on ingress-nginx).
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Default for IngressSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            class_name: Some("nginx".into()),
+            tls_secret_name: None,
+            annotations: BTreeMap::from([
+                ("nginx.ingress.kubernetes.io/proxy-read-timeout".into(), "3600".into()),
+                ("nginx.ingress.kubernetes.io/proxy-send-timeout".into(), "3600".into()),
+            ]),
+        }
+    }
+}
+
+/// Per-session NetworkPolicy: only the ingress controller reaches the agent's port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct NetworkPolicySettings {
+    /// Render a NetworkPolicy for each session.
+    pub enabled: bool,
+    /// Namespaces (by name) allowed to reach the agent's port, typically the ingress controller's.
+    pub ingress_namespaces: Vec<String>,
+}
+
+impl Default for NetworkPolicySettings {
+    fn default() -> Self {
+        Self { enabled: true, ingress_namespaces: vec!["ingress-nginx".into()] }
+    }
+}
+
+/// Per-session ServiceAccount (no API token mounted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ServiceAccountSettings {
+    /// Render a ServiceAccount per session instead of using the namespace's default.
+    pub create: bool,
+}
+
+impl Default for ServiceAccountSettings {
+    fn default() -> Self {
+        Self { create: true }
+    }
+}
+
+/// TURN server for the agents (`SELKIES_TURN_*`). The shared secret is referenced, never copied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct TurnSettings {
+    /// TURN host; unset: no TURN settings are rendered.
+    pub host: Option<String>,
+    /// TURN port.
+    pub port: u16,
+    /// `udp` or `tcp`.
+    pub protocol: String,
+    /// TURN over TLS.
+    pub tls: bool,
+    /// Secret (in each session namespace) holding the TURN REST shared secret.
+    pub shared_secret_ref: Option<SecretRef>,
+}
+
+impl Default for TurnSettings {
+    fn default() -> Self {
+        Self { host: None, port: 3478, protocol: "udp".into(), tls: false, shared_secret_ref: None }
+    }
+}
+
+/// A key of a Secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// Secret name.
+    pub name: String,
+    /// Key in the Secret.
+    pub key: String,
+}
+
+impl Settings {
+    /// Reads and checks a settings file; every problem is a diagnostic naming the file.
+    pub fn load(path: &Path) -> Result<Self, Vec<Diagnostic>> {
+        let diag = |pos: Option<Pos>, field: Option<String>, message: String| Diagnostic {
+            file: path.to_owned(),
+            pos,
+            object: Some("settings".into()),
+            field,
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| vec![diag(None, None, format!("cannot read: {e}"))])?;
+        let settings: Settings = if text.trim().is_empty() {
+            Settings::default()
+        } else {
+            serde_yaml::from_str(&text).map_err(|e| {
+                let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
+                vec![diag(pos, None, e.to_string())]
+            })?
+        };
+        let errs = settings.check();
+        if errs.is_empty() {
+            return Ok(settings);
+        }
+        let loc = crate::locate::Locations::index(&text);
+        Err(errs
+            .into_iter()
+            .map(|(field, msg)| diag(loc.find(0, &crate::diagnostic::pointer(&field)), Some(field), msg))
+            .collect())
+    }
+
+    /// Problems as `(field, message)`.
+    pub fn check(&self) -> Vec<(String, String)> {
+        let mut errs = Vec::new();
+        if let Err(e) = vdi_crds::names::check_dns_label(&self.namespace, 63) {
+            errs.push(("namespace".into(), e));
+        }
+        if self.shard_size == 0 {
+            errs.push(("shardSize".into(), "must be at least 1".into()));
+        }
+        if let Err(e) = UrlTemplate::new(&self.url_template, &self.domain) {
+            errs.push(("urlTemplate".into(), e));
+        }
+        if !matches!(self.agent.encoder.as_str(), "nvh264enc" | "x264enc" | "vah264enc" | "auto") {
+            errs.push((
+                "agent.encoder".into(),
+                format!("`{}` is not an encoder the agent knows (nvh264enc, vah264enc, x264enc, auto)", self.agent.encoder),
+            ));
+        }
+        if !matches!(self.turn.protocol.as_str(), "udp" | "tcp") {
+            errs.push(("turn.protocol".into(), format!("`{}` must be udp or tcp", self.turn.protocol)));
+        }
+        errs
+    }
+}
