@@ -13,7 +13,9 @@ pub const QUANTITY_PATTERN: &str = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([
 
 /// Why a quantity did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{input}` is not a Kubernetes quantity (expected a number with an optional suffix such as 4Gi, 512Mi, 500m or 2)")]
+#[error(
+    "`{input}` is not a Kubernetes quantity (expected a number with an optional suffix such as 4Gi, 512Mi, 500m or 2)"
+)]
 pub struct QuantityError {
     /// The text that was given.
     pub input: String,
@@ -50,7 +52,9 @@ impl FromStr for Quantity {
     type Err = QuantityError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || QuantityError { input: s.to_owned() };
+        let err = || QuantityError {
+            input: s.to_owned(),
+        };
         let trimmed = s.trim();
         // kube_quantity accepts a bare suffix ("Gi") as zero; the apimachinery grammar needs digits.
         let number = s.strip_prefix(['+', '-']).unwrap_or(s);
@@ -120,7 +124,10 @@ mod tests {
 
     #[test]
     fn parses_binary_and_decimal_suffixes() {
-        assert_eq!("4Gi".parse::<Quantity>().map(|q| q.value()), Ok(4.0 * 1024.0 * 1024.0 * 1024.0));
+        assert_eq!(
+            "4Gi".parse::<Quantity>().map(|q| q.value()),
+            Ok(4.0 * 1024.0 * 1024.0 * 1024.0)
+        );
         assert_eq!("500m".parse::<Quantity>().map(|q| q.value()), Ok(0.5));
         assert_eq!("2".parse::<Quantity>().map(|q| q.value()), Ok(2.0));
         assert_eq!("1.5G".parse::<Quantity>().map(|q| q.value()), Ok(1.5e9));
@@ -129,7 +136,9 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "4GB", "Gi", "four", " 4Gi", "4 Gi", "4Gi ", "--1", "1.2.3"] {
+        for bad in [
+            "", "4GB", "Gi", "four", " 4Gi", "4 Gi", "4Gi ", "--1", "1.2.3",
+        ] {
             assert!(bad.parse::<Quantity>().is_err(), "{bad:?} should not parse");
         }
     }

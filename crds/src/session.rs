@@ -1,5 +1,9 @@
 //! `VDISession`: one desktop for one user, the document a platform team keeps in git.
 
+// kube's `printcolumn(...)` repeats `type_ = ...` per column, which clippy mistakes for a
+// duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -23,11 +27,35 @@ pub const EMAIL_PATTERN: &str = r"^[^@\s]+@[^@\s]+\.[^@\s]+$";
     namespaced,
     status = "VDISessionStatus",
     doc = "A GPU desktop for one user, streamed to the browser. Rendered by vdi-render into a Pod, Service, PVC and Secret.",
-    printcolumn(name = "User", type_ = "string", json_path = ".spec.user", description = "Email of the session's user"),
-    printcolumn(name = "Template", type_ = "string", json_path = ".spec.template", description = "VDITemplate the session runs"),
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase"),
-    printcolumn(name = "URL", type_ = "string", json_path = ".status.url", description = "Where the user opens the desktop"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "User",
+        type_ = "string",
+        json_path = ".spec.user",
+        description = "Email of the session's user"
+    ),
+    printcolumn(
+        name = "Template",
+        type_ = "string",
+        json_path = ".spec.template",
+        description = "VDITemplate the session runs"
+    ),
+    printcolumn(
+        name = "Phase",
+        type_ = "string",
+        json_path = ".status.phase",
+        description = "Lifecycle phase"
+    ),
+    printcolumn(
+        name = "URL",
+        type_ = "string",
+        json_path = ".status.url",
+        description = "Where the user opens the desktop"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VDISessionSpec {

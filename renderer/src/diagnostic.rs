@@ -30,10 +30,10 @@ impl fmt::Display for Diagnostic {
         if let Some(o) = &self.object {
             write!(f, "{o}: ")?;
         }
-        if let Some(field) = &self.field {
-            if !field.is_empty() {
-                write!(f, "{field}: ")?;
-            }
+        if let Some(field) = &self.field
+            && !field.is_empty()
+        {
+            write!(f, "{field}: ")?;
         }
         f.write_str(&self.message)
     }
@@ -48,7 +48,12 @@ impl fmt::Display for Diagnostics {
         for d in &self.0 {
             writeln!(f, "error: {d}")?;
         }
-        write!(f, "{} error{} in the input; nothing was written", self.0.len(), if self.0.len() == 1 { "" } else { "s" })
+        write!(
+            f,
+            "{} error{} in the input; nothing was written",
+            self.0.len(),
+            if self.0.len() == 1 { "" } else { "s" }
+        )
     }
 }
 

@@ -87,7 +87,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Diagnostic> {
         let path = entry.map_err(err)?.path();
         if path.is_dir() {
             walk(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
             out.push(path);
         }
     }
@@ -96,9 +99,21 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Diagnostic> {
 
 /// Reads every file, validating each document.
 pub fn read(files: &[PathBuf], schemas: &Schemas) -> Input {
+    use rayon::prelude::*;
+    let parts: Vec<Input> = files
+        .par_iter()
+        .map(|file| {
+            let mut part = Input::default();
+            read_file(file, schemas, &mut part);
+            part
+        })
+        .collect();
     let mut input = Input::default();
-    for file in files {
-        read_file(file, schemas, &mut input);
+    for part in parts {
+        input.sessions.extend(part.sessions);
+        input.templates.extend(part.templates);
+        input.diagnostics.extend(part.diagnostics);
+        input.texts.extend(part.texts);
     }
     input
 }
@@ -121,15 +136,29 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
     // Located lazily: only files with problems pay for the position index.
     let mut locations: Option<Locations> = None;
     let mut locate = |doc: usize, ptr: &str| -> Option<Pos> {
-        locations.get_or_insert_with(|| Locations::index(&text)).find(doc, ptr)
+        locations
+            .get_or_insert_with(|| Locations::index(&text))
+            .find(doc, ptr)
     };
     for (doc, de) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-        let origin = Origin { file: file.to_owned(), doc };
+        let origin = Origin {
+            file: file.to_owned(),
+            doc,
+        };
         let value = match serde_yaml::Value::deserialize(de) {
             Ok(v) => v,
             Err(e) => {
-                let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
-                diags.push(diag(file, pos, None, None, format!("YAML syntax error: {}", strip_location(&e.to_string()))));
+                let pos = e.location().map(|l| Pos {
+                    line: l.line(),
+                    col: l.column(),
+                });
+                diags.push(diag(
+                    file,
+                    pos,
+                    None,
+                    None,
+                    format!("YAML syntax error: {}", strip_location(&e.to_string())),
+                ));
                 break; // The rest of the stream cannot be trusted after a syntax error.
             }
         };
@@ -139,15 +168,28 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
         let json: serde_json::Value = match serde_json::to_value(&value) {
             Ok(j) => j,
             Err(e) => {
-                diags.push(diag(file, locate(doc, ""), None, None, format!("cannot be read as a Kubernetes object: {e}")));
+                diags.push(diag(
+                    file,
+                    locate(doc, ""),
+                    None,
+                    None,
+                    format!("cannot be read as a Kubernetes object: {e}"),
+                ));
                 continue;
             }
         };
         let object = object_name(&json);
-        let api_version = json.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
+        let api_version = json
+            .get("apiVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
         let kind = json.get("kind").and_then(|v| v.as_str()).unwrap_or("");
         if kind.is_empty() || api_version.is_empty() {
-            let field = if kind.is_empty() { "kind" } else { "apiVersion" };
+            let field = if kind.is_empty() {
+                "kind"
+            } else {
+                "apiVersion"
+            };
             diags.push(diag(
                 file,
                 locate(doc, ""),
@@ -159,7 +201,10 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
         }
         if (kind != "VDISession" && kind != "VDITemplate") || api_version != API_VERSION {
             let (field, msg) = if kind == "VDISession" || kind == "VDITemplate" {
-                ("apiVersion", format!("`{api_version}` is not served; use {API_VERSION}"))
+                (
+                    "apiVersion",
+                    format!("`{api_version}` is not served; use {API_VERSION}"),
+                )
             } else {
                 (
                     "kind",
@@ -168,13 +213,25 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
                     ),
                 )
             };
-            diags.push(diag(file, locate(doc, &format!("/{field}")), object.clone(), Some(field.into()), msg));
+            diags.push(diag(
+                file,
+                locate(doc, &format!("/{field}")),
+                object.clone(),
+                Some(field.into()),
+                msg,
+            ));
             continue;
         }
         let errors = schemas.validate(kind, &json);
         if !errors.is_empty() {
             for (ptr, msg) in errors {
-                diags.push(diag(file, locate(doc, &ptr), object.clone(), Some(dotted(&ptr)), msg));
+                diags.push(diag(
+                    file,
+                    locate(doc, &ptr),
+                    object.clone(),
+                    Some(dotted(&ptr)),
+                    msg,
+                ));
             }
             continue;
         }
@@ -193,8 +250,20 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
     }
 }
 
-fn diag(file: &Path, pos: Option<Pos>, object: Option<String>, field: Option<String>, message: String) -> Diagnostic {
-    Diagnostic { file: file.to_owned(), pos, object, field, message }
+fn diag(
+    file: &Path,
+    pos: Option<Pos>,
+    object: Option<String>,
+    field: Option<String>,
+    message: String,
+) -> Diagnostic {
+    Diagnostic {
+        file: file.to_owned(),
+        pos,
+        object,
+        field,
+        message,
+    }
 }
 
 /// serde_yaml appends " at line L column C"; the diagnostic already says where.
@@ -209,9 +278,17 @@ fn strip_location(msg: &str) -> String {
 fn object_name(json: &serde_json::Value) -> Option<String> {
     let kind = json.get("kind")?.as_str()?;
     let meta = json.get("metadata");
-    let name = meta.and_then(|m| m.get("name")).and_then(|n| n.as_str()).unwrap_or("<unnamed>");
-    Some(match meta.and_then(|m| m.get("namespace")).and_then(|n| n.as_str()) {
-        Some(ns) => format!("{kind} {ns}/{name}"),
-        None => format!("{kind} {name}"),
-    })
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(|n| n.as_str())
+        .unwrap_or("<unnamed>");
+    Some(
+        match meta
+            .and_then(|m| m.get("namespace"))
+            .and_then(|n| n.as_str())
+        {
+            Some(ns) => format!("{kind} {ns}/{name}"),
+            None => format!("{kind} {name}"),
+        },
+    )
 }

@@ -10,6 +10,7 @@ pub mod output;
 pub mod schema;
 pub mod settings;
 pub mod template;
+pub mod yaml;
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -26,32 +27,56 @@ use crate::{input::Origin, template::UrlTemplate};
 /// name, whatever the order of the input. Every problem in the input is reported, not only the
 /// first.
 pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Vec<RenderedSession>, Diagnostics> {
+    let settings_error = |(field, message): (String, String)| Diagnostic {
+        file: PathBuf::from("<settings>"),
+        pos: None,
+        object: Some("settings".into()),
+        field: Some(field),
+        message,
+    };
+    let problems = settings.check();
+    if !problems.is_empty() {
+        return Err(Diagnostics(
+            problems.into_iter().map(settings_error).collect(),
+        ));
+    }
+    let url = UrlTemplate::new(&settings.url_template, &settings.domain)
+        .map_err(|e| Diagnostics(vec![settings_error(("urlTemplate".into(), e))]))?;
     let files = input::collect_files(paths).map_err(|d| Diagnostics(vec![d]))?;
     let schemas = schema::Schemas::new();
     let mut input = input::read(&files, &schemas);
     let mut diags = std::mem::take(&mut input.diagnostics);
 
-    let mut report = |input: &mut input::Input, origin: &Origin, object: String, errs: FieldErrors| {
-        for e in errs.0 {
-            diags.push(Diagnostic {
-                file: origin.file.clone(),
-                pos: input.locate(origin, &e.path),
-                object: Some(object.clone()),
-                field: Some(e.path),
-                message: e.message,
-            });
-        }
-    };
+    let mut report =
+        |input: &mut input::Input, origin: &Origin, object: String, errs: FieldErrors| {
+            for e in errs.0 {
+                diags.push(Diagnostic {
+                    file: origin.file.clone(),
+                    pos: input.locate(origin, &e.path),
+                    object: Some(object.clone()),
+                    field: Some(e.path),
+                    message: e.message,
+                });
+            }
+        };
 
     let mut templates: BTreeMap<String, (VDITemplate, Origin)> = BTreeMap::new();
     for (t, origin) in std::mem::take(&mut input.templates) {
         let name = t.metadata.name.clone().unwrap_or_default();
         let object = format!("VDITemplate {name}");
-        report(&mut input, &origin, object.clone(), defaults::check_template(&t));
+        report(
+            &mut input,
+            &origin,
+            object.clone(),
+            defaults::check_template(&t),
+        );
         if let Some((_, first)) = templates.get(&name) {
             let errs = FieldErrors(vec![vdi_crds::FieldError::new(
                 "metadata.name",
-                format!("template `{name}` is defined twice (first in {}); template names are cluster-wide", first.file.display()),
+                format!(
+                    "template `{name}` is defined twice (first in {}); template names are cluster-wide",
+                    first.file.display()
+                ),
             )]);
             report(&mut input, &origin, object, errs);
             continue;
@@ -59,13 +84,16 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Vec<RenderedSess
         templates.insert(name, (t, origin));
     }
 
-    let url = UrlTemplate::new(&settings.url_template, &settings.domain);
     let mut resolved = Vec::new();
     let mut seen: BTreeMap<(String, String), Origin> = BTreeMap::new();
     let mut sessions = std::mem::take(&mut input.sessions);
     sessions.sort_by(|a, b| (&a.1.file, a.1.doc).cmp(&(&b.1.file, b.1.doc)));
     for (s, origin) in sessions {
-        let ns = s.metadata.namespace.clone().unwrap_or_else(|| settings.namespace.clone());
+        let ns = s
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| settings.namespace.clone());
         let name = s.metadata.name.clone().unwrap_or_default();
         let object = format!("VDISession {ns}/{name}");
         if let Some(first) = seen.get(&(ns.clone(), name.clone())) {
@@ -84,12 +112,17 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Vec<RenderedSess
         let template = templates.get(&s.spec.template).map(|(t, _)| t);
         match defaults::resolve(&s, template, &ns) {
             Err(errs) => report(&mut input, &origin, object, errs),
-            Ok(r) => match &url {
-                Ok(u) => match u.render(&r) {
-                    Ok(link) => resolved.push((r, link)),
-                    Err(e) => report(&mut input, &origin, object, FieldErrors(vec![vdi_crds::FieldError::new("", format!("settings urlTemplate {e}"))])),
-                },
-                Err(_) => {} // Reported once by Settings::check.
+            Ok(r) => match url.render(&r) {
+                Ok(link) => resolved.push((r, link)),
+                Err(e) => report(
+                    &mut input,
+                    &origin,
+                    object,
+                    FieldErrors(vec![vdi_crds::FieldError::new(
+                        "",
+                        format!("settings urlTemplate {e}"),
+                    )]),
+                ),
             },
         }
     }
@@ -104,7 +137,7 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Vec<RenderedSess
         .map(|(r, link)| RenderedSession {
             namespace: r.namespace.clone(),
             name: r.name.clone(),
-            yaml: objects::render(r, settings, link).to_yaml(),
+            yaml: objects::render(r, settings, link).to_yaml().into(),
         })
         .collect())
 }

@@ -15,7 +15,9 @@ use crate::layout::{Files, MARKER};
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// The folder exists, is not empty, and was not written by vdi-render.
-    #[error("refusing to replace {0}: it exists and was not written by vdi-render (its kustomization.yaml lacks the vdi-render header); choose an empty or new folder")]
+    #[error(
+        "refusing to replace {0}: it exists and was not written by vdi-render (its kustomization.yaml lacks the vdi-render header); choose an empty or new folder"
+    )]
     Foreign(PathBuf),
     /// An I/O error, with the path it happened on.
     #[error("{path}: {source}")]
@@ -28,7 +30,10 @@ pub enum OutputError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
-    move |source| OutputError::Io { path: path.to_owned(), source }
+    move |source| OutputError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 fn ensure_ours(dir: &Path) -> Result<bool, OutputError> {
@@ -40,7 +45,11 @@ fn ensure_ours(dir: &Path) -> Result<bool, OutputError> {
                 return Ok(true);
             }
             let top = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap_or_default();
-            if top.starts_with(MARKER) { Ok(true) } else { Err(OutputError::Foreign(dir.to_owned())) }
+            if top.starts_with(MARKER) {
+                Ok(true)
+            } else {
+                Err(OutputError::Foreign(dir.to_owned()))
+            }
         }
     }
 }
@@ -54,21 +63,49 @@ pub fn write_atomic(dir: &Path, files: &Files) -> Result<(), OutputError> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let tmp = tempfile::Builder::new().prefix(".vdi-render-").tempdir_in(&parent).map_err(io(&parent))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".vdi-render-")
+        .tempdir_in(&parent)
+        .map_err(io(&parent))?;
     let root = tmp.path();
-    let dirs: std::collections::BTreeSet<PathBuf> =
-        files.keys().filter_map(|p| p.parent().map(|d| root.join(d))).collect();
+    let dirs: std::collections::BTreeSet<PathBuf> = files
+        .keys()
+        .filter_map(|p| p.parent().map(|d| root.join(d)))
+        .collect();
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(io(d))?;
     }
-    files.par_iter().try_for_each(|(rel, content)| {
-        let path = root.join(rel);
-        std::fs::write(&path, content).map_err(io(&path))
+    // One task per folder: threads creating entries in the same folder only wait on its lock.
+    let mut by_dir: BTreeMap<&Path, Vec<(&PathBuf, &std::sync::Arc<str>)>> = BTreeMap::new();
+    for (rel, content) in files {
+        by_dir
+            .entry(rel.parent().unwrap_or(Path::new("")))
+            .or_default()
+            .push((rel, content));
+    }
+    by_dir.par_iter().try_for_each(|(_, list)| {
+        list.iter().try_for_each(|(rel, content)| {
+            let path = root.join(rel);
+            let old = dir.join(rel);
+            // An unchanged file is linked, not rewritten: ext4 allocates inodes slowly right
+            // after freeing many, so rewriting every file of a large tree costs seconds.
+            if exists && std::fs::read(&old).is_ok_and(|bytes| bytes == content.as_bytes()) {
+                std::fs::hard_link(&old, &path).map_err(io(&path))
+            } else {
+                std::fs::write(&path, content.as_bytes()).map_err(io(&path))
+            }
+        })
     })?;
     set_mode(root)?;
     if exists {
-        rustix::fs::renameat_with(rustix::fs::CWD, root, rustix::fs::CWD, dir, rustix::fs::RenameFlags::EXCHANGE)
-            .map_err(|e| io(dir)(e.into()))?;
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            root,
+            rustix::fs::CWD,
+            dir,
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+        .map_err(|e| io(dir)(e.into()))?;
         // `tmp` now holds the previous folder; dropping it removes it.
     } else {
         let path = tmp.keep();
@@ -99,7 +136,7 @@ pub fn read_tree(dir: &Path) -> Result<Files, OutputError> {
             } else {
                 let content = std::fs::read_to_string(&path).map_err(io(&path))?;
                 let rel = path.strip_prefix(dir).unwrap_or(&path).to_owned();
-                out.insert(rel, content);
+                out.insert(rel, content.into());
             }
         }
     }
@@ -123,8 +160,15 @@ pub fn diff(dir: &Path, files: &Files) -> Result<String, OutputError> {
             (_, None) => (shown.clone(), "/dev/null".to_owned()),
             _ => (shown.clone(), shown.clone()),
         };
-        let text = similar::TextDiff::from_lines(old.map_or("", String::as_str), new.map_or("", String::as_str));
-        out.push_str(&text.unified_diff().context_radius(3).header(&a, &b).to_string());
+        let text =
+            similar::TextDiff::from_lines(old.map_or("", |s| &**s), new.map_or("", |s| &**s));
+        out.push_str(
+            &text
+                .unified_diff()
+                .context_radius(3)
+                .header(&a, &b)
+                .to_string(),
+        );
     }
     Ok(out)
 }

@@ -43,7 +43,7 @@ impl Default for Settings {
             namespace: "vdi".into(),
             domain: "vdi.example.com".into(),
             url_template: "https://{{ session }}-{{ namespace }}.{{ domain }}".into(),
-            shard_size: 100,
+            shard_size: 40,
             storage_class_name: None,
             image_pull_secrets: Vec::new(),
             agent: AgentSettings::default(),
@@ -71,7 +71,12 @@ pub struct AgentSettings {
 
 impl Default for AgentSettings {
     fn default() -> Self {
-        Self { encoder: "nvh264enc".into(), video_bitrate: 8000, framerate: 60, enable_resize: true }
+        Self {
+            encoder: "nvh264enc".into(),
+            video_bitrate: 8000,
+            framerate: 60,
+            enable_resize: true,
+        }
     }
 }
 
@@ -96,8 +101,14 @@ impl Default for IngressSettings {
             class_name: Some("nginx".into()),
             tls_secret_name: None,
             annotations: BTreeMap::from([
-                ("nginx.ingress.kubernetes.io/proxy-read-timeout".into(), "3600".into()),
-                ("nginx.ingress.kubernetes.io/proxy-send-timeout".into(), "3600".into()),
+                (
+                    "nginx.ingress.kubernetes.io/proxy-read-timeout".into(),
+                    "3600".into(),
+                ),
+                (
+                    "nginx.ingress.kubernetes.io/proxy-send-timeout".into(),
+                    "3600".into(),
+                ),
             ]),
         }
     }
@@ -115,7 +126,10 @@ pub struct NetworkPolicySettings {
 
 impl Default for NetworkPolicySettings {
     fn default() -> Self {
-        Self { enabled: true, ingress_namespaces: vec!["ingress-nginx".into()] }
+        Self {
+            enabled: true,
+            ingress_namespaces: vec!["ingress-nginx".into()],
+        }
     }
 }
 
@@ -151,7 +165,13 @@ pub struct TurnSettings {
 
 impl Default for TurnSettings {
     fn default() -> Self {
-        Self { host: None, port: 3478, protocol: "udp".into(), tls: false, shared_secret_ref: None }
+        Self {
+            host: None,
+            port: 3478,
+            protocol: "udp".into(),
+            tls: false,
+            shared_secret_ref: None,
+        }
     }
 }
 
@@ -175,12 +195,16 @@ impl Settings {
             field,
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| vec![diag(None, None, format!("cannot read: {e}"))])?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![diag(None, None, format!("cannot read: {e}"))])?;
         let settings: Settings = if text.trim().is_empty() {
             Settings::default()
         } else {
             serde_yaml::from_str(&text).map_err(|e| {
-                let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
+                let pos = e.location().map(|l| Pos {
+                    line: l.line(),
+                    col: l.column(),
+                });
                 vec![diag(pos, None, e.to_string())]
             })?
         };
@@ -191,7 +215,13 @@ impl Settings {
         let loc = crate::locate::Locations::index(&text);
         Err(errs
             .into_iter()
-            .map(|(field, msg)| diag(loc.find(0, &crate::diagnostic::pointer(&field)), Some(field), msg))
+            .map(|(field, msg)| {
+                diag(
+                    loc.find(0, &crate::diagnostic::pointer(&field)),
+                    Some(field),
+                    msg,
+                )
+            })
             .collect())
     }
 
@@ -207,14 +237,23 @@ impl Settings {
         if let Err(e) = UrlTemplate::new(&self.url_template, &self.domain) {
             errs.push(("urlTemplate".into(), e));
         }
-        if !matches!(self.agent.encoder.as_str(), "nvh264enc" | "x264enc" | "vah264enc" | "auto") {
+        if !matches!(
+            self.agent.encoder.as_str(),
+            "nvh264enc" | "x264enc" | "vah264enc" | "auto"
+        ) {
             errs.push((
                 "agent.encoder".into(),
-                format!("`{}` is not an encoder the agent knows (nvh264enc, vah264enc, x264enc, auto)", self.agent.encoder),
+                format!(
+                    "`{}` is not an encoder the agent knows (nvh264enc, vah264enc, x264enc, auto)",
+                    self.agent.encoder
+                ),
             ));
         }
         if !matches!(self.turn.protocol.as_str(), "udp" | "tcp") {
-            errs.push(("turn.protocol".into(), format!("`{}` must be udp or tcp", self.turn.protocol)));
+            errs.push((
+                "turn.protocol".into(),
+                format!("`{}` must be udp or tcp", self.turn.protocol),
+            ));
         }
         errs
     }
