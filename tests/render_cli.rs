@@ -191,12 +191,16 @@ fn large_namespaces_split_into_stable_shards() {
     }
     write(&input, "sessions.yaml", &all);
     write(&input, "small.yaml", &session_yaml("solo", "small", "t"));
+    let settings = dir.path().join("settings.yaml");
+    fs::write(&settings, "shardSize: 100\n").expect("settings");
     let go = |out_dir: &Path| {
         run(Command::new(bin("vdi-render"))
             .arg("render")
             .arg(&input)
             .arg("--out")
-            .arg(out_dir))
+            .arg(out_dir)
+            .arg("--settings")
+            .arg(&settings))
     };
     let out = go(&out_dir);
     assert!(out.status.success(), "{:?}", text(&out));
