@@ -172,3 +172,33 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// No input makes the renderer panic: arbitrary bytes, and near-valid documents with fields
+    /// replaced by arbitrary YAML scalars, either render or come back as diagnostics.
+    #[test]
+    fn no_input_panics(
+        bytes in prop::collection::vec(any::<u8>(), 0..400),
+        field in prop::sample::select(vec!["user", "template", "timeout", "resources", "gpu", "memory", "cpu", "name", "namespace", "image"]),
+        value in prop_oneof![Just("~".to_owned()), Just("[]".to_owned()), Just("{}".to_owned()), "-?[0-9]{1,20}(\\.[0-9]{0,3})?[a-zA-Z]{0,3}", "\\PC{0,30}"],
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("bytes.yaml"), &bytes).expect("write");
+        let _ = render(&[dir.path().to_owned()], &Settings::default());
+
+        let doc = format!(
+            "apiVersion: vdi.kasm.io/v1alpha1\nkind: VDISession\nmetadata:\n  name: a\n  namespace: b\nspec:\n  user: a@b.io\n  template: gpu\n  timeout: 1h\n  resources:\n    gpu: 1\n    memory: 4Gi\n    cpu: 2\n"
+        );
+        let mutated = doc
+            .lines()
+            .map(|l| if l.trim_start().starts_with(&format!("{field}:")) { format!("{}{field}: {value}", &l[..l.len() - l.trim_start().len()]) } else { l.to_owned() })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("t.yaml"), TEMPLATES).expect("write");
+        std::fs::write(dir.path().join("s.yaml"), mutated).expect("write");
+        let _ = render(&[dir.path().to_owned()], &Settings::default());
+    }
+}
