@@ -188,9 +188,7 @@ proptest! {
         std::fs::write(dir.path().join("bytes.yaml"), &bytes).expect("write");
         let _ = render(&[dir.path().to_owned()], &Settings::default());
 
-        let doc = format!(
-            "apiVersion: vdi.kasm.io/v1alpha1\nkind: VDISession\nmetadata:\n  name: a\n  namespace: b\nspec:\n  user: a@b.io\n  template: gpu\n  timeout: 1h\n  resources:\n    gpu: 1\n    memory: 4Gi\n    cpu: 2\n"
-        );
+        let doc = "apiVersion: vdi.kasm.io/v1alpha1\nkind: VDISession\nmetadata:\n  name: a\n  namespace: b\nspec:\n  user: a@b.io\n  template: gpu\n  timeout: 1h\n  resources:\n    gpu: 1\n    memory: 4Gi\n    cpu: 2\n".to_string();
         let mutated = doc
             .lines()
             .map(|l| if l.trim_start().starts_with(&format!("{field}:")) { format!("{}{field}: {value}", &l[..l.len() - l.trim_start().len()]) } else { l.to_owned() })
