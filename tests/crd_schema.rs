@@ -12,11 +12,7 @@ fn fields_without_description(path: &str, v: &serde_json::Value, out: &mut Vec<S
     };
     for (name, schema) in props {
         let here = format!("{path}.{name}");
-        if schema
-            .get("description")
-            .and_then(|d| d.as_str())
-            .is_none_or(str::is_empty)
-        {
+        if schema.get("description").and_then(|d| d.as_str()).is_none_or(str::is_empty) {
             out.push(here.clone());
         }
         fields_without_description(&here, schema, out);
@@ -28,23 +24,14 @@ fn fields_without_description(path: &str, v: &serde_json::Value, out: &mut Vec<S
 
 #[test]
 fn crds_are_valid_documented_and_validating() {
-    let files = [
-        "crds/vdisessions.vdi.kasm.io.yaml",
-        "crds/vditemplates.vdi.kasm.io.yaml",
-    ]
-    .map(|f| repo().join(f));
-    let v = run(Command::new(tool("kubernetes-validate"))
-        .args(["--strict", "--quiet"])
-        .args(&files));
+    let files = ["crds/vdisessions.vdi.kasm.io.yaml", "crds/vditemplates.vdi.kasm.io.yaml"].map(|f| repo().join(f));
+    let v = run(Command::new(tool("kubernetes-validate")).args(["--strict", "--quiet"]).args(&files));
     assert!(v.status.success(), "{:?}", text(&v));
     for kind in ["VDISession", "VDITemplate"] {
         let schema = vdi_crds::crd_yaml::schema(kind).expect("schema");
         let mut missing = Vec::new();
         fields_without_description(kind, &schema["properties"]["spec"], &mut missing);
-        assert!(
-            missing.is_empty(),
-            "fields without a description (kubectl explain shows nothing): {missing:?}"
-        );
+        assert!(missing.is_empty(), "fields without a description (kubectl explain shows nothing): {missing:?}");
     }
     let session = serde_json::to_string(&vdi_crds::crd_yaml::crd("VDISession")).expect("json");
     for needle in [

@@ -11,42 +11,23 @@ use vdi_e2e::{repo, run, text, tool};
 fn deploy_examples_build_and_validate() {
     let examples = repo().join("examples");
     let mut checked = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(&examples)
-        .expect("examples")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(&examples).expect("examples").flatten().map(|e| e.path()).collect();
     dirs.sort();
     for dir in dirs {
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if !dir.join("kustomization.yaml").exists() || name == "rendered" {
             continue;
         }
         let built = run(Command::new(tool("kubectl")).arg("kustomize").arg(&dir));
         let (yaml, err) = text(&built);
-        assert!(
-            built.status.success(),
-            "kubectl kustomize examples/{name}: {err}"
-        );
+        assert!(built.status.success(), "kubectl kustomize examples/{name}: {err}");
         let tmp = tempfile::NamedTempFile::new().expect("tmp");
         std::fs::write(tmp.path(), &yaml).expect("write");
-        let v = run(Command::new(tool("kubernetes-validate"))
-            .args(["--strict", "--quiet"])
-            .arg(tmp.path()));
-        assert!(
-            v.status.success(),
-            "examples/{name} fails kubernetes-validate --strict: {:?}",
-            text(&v)
-        );
+        let v = run(Command::new(tool("kubernetes-validate")).args(["--strict", "--quiet"]).arg(tmp.path()));
+        assert!(v.status.success(), "examples/{name} fails kubernetes-validate --strict: {:?}", text(&v));
         checked.push(name);
     }
     for expected in ["argocd", "flux", "gpu-time-slicing"] {
-        assert!(
-            checked.iter().any(|c| c == expected),
-            "examples/{expected} was checked: {checked:?}"
-        );
+        assert!(checked.iter().any(|c| c == expected), "examples/{expected} was checked: {checked:?}");
     }
 }

@@ -10,22 +10,13 @@ use std::{
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// Path of a workspace binary built by `cargo build --workspace --bins`.
 pub fn bin(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"));
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("target"));
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     let path = target.join(profile).join(name);
     assert!(
         path.exists(),
@@ -46,23 +37,17 @@ pub fn tool(name: &str) -> PathBuf {
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|d| d.join(name))
         .find(|p| p.exists());
-    found.unwrap_or_else(|| {
-        panic!("{name} is not installed: run scripts/test (it installs the test tools)")
-    })
+    found.unwrap_or_else(|| panic!("{name} is not installed: run scripts/test (it installs the test tools)"))
 }
 
 /// Runs a command and returns its output.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// Stdout and stderr as text, for assertion messages.
 pub fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Every file under `dir` (relative path → bytes); empty for a missing folder.

@@ -13,13 +13,7 @@ fn render() -> Command {
 }
 
 fn examples(c: &mut Command) -> &mut Command {
-    c.args([
-        "render",
-        "examples/sessions",
-        "examples/templates",
-        "--settings",
-        "examples/settings.yaml",
-    ])
+    c.args(["render", "examples/sessions", "examples/templates", "--settings", "examples/settings.yaml"])
 }
 
 fn bless() -> bool {
@@ -36,10 +30,7 @@ fn examples_match_golden_folder() {
     }
     let out = run(examples(&mut render()).args(["--out", "examples/rendered", "--check"]));
     let (stdout, stderr) = text(&out);
-    assert!(
-        out.status.success(),
-        "examples/rendered is stale (BLESS=1 to regenerate):\n{stdout}\n{stderr}"
-    );
+    assert!(out.status.success(), "examples/rendered is stale (BLESS=1 to regenerate):\n{stdout}\n{stderr}");
 }
 
 #[test]
@@ -54,10 +45,7 @@ fn examples_match_golden_stream() {
     let (stdout, _) = text(&out);
     if stdout != expected {
         let diff = similar_lines(&expected, &stdout);
-        panic!(
-            "stdout differs from {} (BLESS=1 to regenerate):\n{diff}",
-            golden.display()
-        );
+        panic!("stdout differs from {} (BLESS=1 to regenerate):\n{diff}", golden.display());
     }
 }
 
@@ -80,35 +68,15 @@ fn stdout_is_only_yaml_and_secrets_have_no_value() {
         .map(|d| serde::Deserialize::deserialize(d).expect("every stdout document is YAML"))
         .collect();
     let kinds: Vec<_> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
-    for kind in [
-        "Pod",
-        "Service",
-        "PersistentVolumeClaim",
-        "Secret",
-        "ServiceAccount",
-        "NetworkPolicy",
-        "Ingress",
-    ] {
-        assert_eq!(
-            kinds.iter().filter(|k| **k == kind).count(),
-            5,
-            "{kind} per session"
-        );
+    for kind in ["Pod", "Service", "PersistentVolumeClaim", "Secret", "ServiceAccount", "NetworkPolicy", "Ingress"] {
+        assert_eq!(kinds.iter().filter(|k| **k == kind).count(), 5, "{kind} per session");
     }
     for d in docs.iter().filter(|d| d["kind"] == "Secret") {
-        assert!(
-            d.get("data").is_none() && d.get("stringData").is_none(),
-            "a rendered Secret carries no value: {d:?}"
-        );
+        assert!(d.get("data").is_none() && d.get("stringData").is_none(), "a rendered Secret carries no value: {d:?}");
     }
     for pod in docs.iter().filter(|d| d["kind"] == "Pod") {
-        let env = pod["spec"]["containers"][0]["env"]
-            .as_sequence()
-            .expect("env");
-        let pw = env
-            .iter()
-            .find(|e| e["name"] == "SELKIES_BASIC_AUTH_PASSWORD")
-            .expect("password env");
+        let env = pod["spec"]["containers"][0]["env"].as_sequence().expect("env");
+        let pw = env.iter().find(|e| e["name"] == "SELKIES_BASIC_AUTH_PASSWORD").expect("password env");
         assert!(pw.get("value").is_none(), "password never literal");
         assert_eq!(pw["valueFrom"]["secretKeyRef"]["key"], "password");
     }
@@ -120,35 +88,16 @@ fn output_passes_kubernetes_validate_strict_and_kubectl_kustomize() {
     let out_dir = dir.path().join("out");
     let out = run(examples(&mut render()).arg("--out").arg(&out_dir));
     assert!(out.status.success(), "{:?}", text(&out));
-    let mut files: Vec<_> = tree(&out_dir)
-        .into_keys()
-        .filter(|p| !p.ends_with("kustomization.yaml"))
-        .map(|p| out_dir.join(p))
-        .collect();
-    files.extend(
-        [
-            "crds/vdisessions.vdi.kasm.io.yaml",
-            "crds/vditemplates.vdi.kasm.io.yaml",
-        ]
-        .map(|f| repo().join(f)),
-    );
-    let v = run(Command::new(tool("kubernetes-validate"))
-        .args(["--strict", "--quiet"])
-        .args(&files));
-    assert!(
-        v.status.success(),
-        "kubernetes-validate --strict rejected the output: {:?}",
-        text(&v)
-    );
+    let mut files: Vec<_> =
+        tree(&out_dir).into_keys().filter(|p| !p.ends_with("kustomization.yaml")).map(|p| out_dir.join(p)).collect();
+    files.extend(["crds/vdisessions.vdi.kasm.io.yaml", "crds/vditemplates.vdi.kasm.io.yaml"].map(|f| repo().join(f)));
+    let v = run(Command::new(tool("kubernetes-validate")).args(["--strict", "--quiet"]).args(&files));
+    assert!(v.status.success(), "kubernetes-validate --strict rejected the output: {:?}", text(&v));
 
     let k = run(Command::new(tool("kubectl")).arg("kustomize").arg(&out_dir));
     let (built, err) = text(&k);
     assert!(k.status.success(), "kubectl kustomize failed: {err}");
-    assert_eq!(
-        built.matches("\nkind: Pod\n").count(),
-        5,
-        "kustomize builds every session's Pod"
-    );
+    assert_eq!(built.matches("\nkind: Pod\n").count(), 5, "kustomize builds every session's Pod");
 }
 
 #[test]
@@ -206,16 +155,11 @@ fn large_namespaces_split_into_stable_shards() {
     assert!(out.status.success(), "{:?}", text(&out));
     let before = tree(&out_dir);
     for shard in ["shard-000", "shard-001", "shard-002"] {
-        let k = run(Command::new(tool("kubectl"))
-            .arg("kustomize")
-            .arg(out_dir.join("big").join(shard)));
+        let k = run(Command::new(tool("kubectl")).arg("kustomize").arg(out_dir.join("big").join(shard)));
         assert!(k.status.success(), "{:?}", text(&k));
     }
     assert!(!out_dir.join("big/shard-003").exists());
-    assert!(
-        out_dir.join("small/solo.yaml").exists(),
-        "small namespaces stay flat"
-    );
+    assert!(out_dir.join("small/solo.yaml").exists(), "small namespaces stay flat");
 
     // Remove s120 (in shard-001) and add `new` (fills the first shard with room: shard-001).
     let edited = all.replace(&format!("---\n{}", session_yaml("s120", "big", "t")), "")
@@ -233,82 +177,39 @@ fn large_namespaces_split_into_stable_shards() {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    assert_eq!(
-        changed,
-        [
-            "big/shard-001/kustomization.yaml",
-            "big/shard-001/new.yaml",
-            "big/shard-001/s120.yaml"
-        ]
-    );
+    assert_eq!(changed, ["big/shard-001/kustomization.yaml", "big/shard-001/new.yaml", "big/shard-001/s120.yaml"]);
 }
 
 #[test]
 fn check_reports_stale_output_with_a_diff() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out_dir = dir.path().join("out");
-    assert!(
-        run(examples(&mut render()).arg("--out").arg(&out_dir))
-            .status
-            .success()
-    );
-    assert!(
-        run(examples(&mut render())
-            .arg("--out")
-            .arg(&out_dir)
-            .arg("--check"))
-        .status
-        .success()
-    );
+    assert!(run(examples(&mut render()).arg("--out").arg(&out_dir)).status.success());
+    assert!(run(examples(&mut render()).arg("--out").arg(&out_dir).arg("--check")).status.success());
     let ana = out_dir.join("design/ana.yaml");
-    let edited = fs::read_to_string(&ana)
-        .expect("ana")
-        .replace("activeDeadlineSeconds: 36000", "activeDeadlineSeconds: 1");
+    let edited =
+        fs::read_to_string(&ana).expect("ana").replace("activeDeadlineSeconds: 36000", "activeDeadlineSeconds: 1");
     fs::write(&ana, edited).expect("edit");
     fs::write(out_dir.join("design/zed.yaml"), "stray\n").expect("stray");
-    let out = run(examples(&mut render())
-        .arg("--out")
-        .arg(&out_dir)
-        .arg("--check"));
+    let out = run(examples(&mut render()).arg("--out").arg(&out_dir).arg("--check"));
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout.contains("-  activeDeadlineSeconds: 1\n+  activeDeadlineSeconds: 36000"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("-  activeDeadlineSeconds: 1\n+  activeDeadlineSeconds: 36000"), "{stdout}");
     assert!(stdout.contains("zed.yaml\n+++ /dev/null"), "{stdout}");
     // Rendering again restores it and removes the stray file.
-    assert!(
-        run(examples(&mut render()).arg("--out").arg(&out_dir))
-            .status
-            .success()
-    );
+    assert!(run(examples(&mut render()).arg("--out").arg(&out_dir)).status.success());
     assert!(!out_dir.join("design/zed.yaml").exists());
-    assert!(
-        run(examples(&mut render())
-            .arg("--out")
-            .arg(&out_dir)
-            .arg("--check"))
-        .status
-        .success()
-    );
+    assert!(run(examples(&mut render()).arg("--out").arg(&out_dir).arg("--check")).status.success());
 }
 
 #[test]
 fn refuses_to_replace_a_folder_it_did_not_write() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "mine/notes.txt", "precious");
-    let out = run(examples(&mut render())
-        .arg("--out")
-        .arg(dir.path().join("mine")));
+    let out = run(examples(&mut render()).arg("--out").arg(dir.path().join("mine")));
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).1.contains("was not written by vdi-render"));
-    assert_eq!(
-        fs::read_to_string(dir.path().join("mine/notes.txt"))
-            .ok()
-            .as_deref(),
-        Some("precious")
-    );
+    assert_eq!(fs::read_to_string(dir.path().join("mine/notes.txt")).ok().as_deref(), Some("precious"));
 }
 
 #[test]
@@ -390,92 +291,48 @@ fn cases() -> Vec<Case> {
 fn bad_input_is_reported_precisely_and_leaves_output_untouched() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out_dir = dir.path().join("out");
-    assert!(
-        run(examples(&mut render()).arg("--out").arg(&out_dir))
-            .status
-            .success()
-    );
+    assert!(run(examples(&mut render()).arg("--out").arg(&out_dir)).status.success());
     let snapshot = tree(&out_dir);
     for case in cases() {
         let input = dir.path().join(case.name.replace(' ', "-"));
         write(&input, "t.yaml", &t());
         write(&input, "bad.yaml", &case.yaml);
-        let out = run(Command::new(bin("vdi-render"))
-            .arg("render")
-            .arg(&input)
-            .arg("--out")
-            .arg(&out_dir));
+        let out = run(Command::new(bin("vdi-render")).arg("render").arg(&input).arg("--out").arg(&out_dir));
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1), "{}: {stderr}", case.name);
         assert!(stdout.is_empty(), "{}: nothing on stdout", case.name);
         for want in case.expect {
-            assert!(
-                stderr.contains(want),
-                "{}: expected `{want}` in:\n{stderr}",
-                case.name
-            );
+            assert!(stderr.contains(want), "{}: expected `{want}` in:\n{stderr}", case.name);
         }
         assert!(stderr.contains("nothing was written"), "{}", case.name);
-        assert_eq!(
-            tree(&out_dir),
-            snapshot,
-            "{}: the output folder changed",
-            case.name
-        );
+        assert_eq!(tree(&out_dir), snapshot, "{}: the output folder changed", case.name);
     }
 }
 
 #[test]
 fn all_errors_of_a_run_are_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let all: String = cases()
-        .iter()
-        .filter(|c| c.name != "yaml syntax")
-        .map(|c| format!("---\n{}", c.yaml))
-        .collect();
+    let all: String = cases().iter().filter(|c| c.name != "yaml syntax").map(|c| format!("---\n{}", c.yaml)).collect();
     write(dir.path(), "t.yaml", &t());
     write(dir.path(), "all.yaml", &all);
-    let out = run(Command::new(bin("vdi-render"))
-        .arg("render")
-        .arg(dir.path()));
+    let out = run(Command::new(bin("vdi-render")).arg("render").arg(dir.path()));
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
     let count = stderr.lines().filter(|l| l.starts_with("error: ")).count();
-    assert!(
-        count >= cases().len() - 2,
-        "every document's problem is listed ({count}):\n{stderr}"
-    );
+    assert!(count >= cases().len() - 2, "every document's problem is listed ({count}):\n{stderr}");
 }
 
 #[test]
 fn settings_errors_name_the_settings_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(
-        dir.path(),
-        "s.yaml",
-        "domain: x.io\nurlTemplate: \"https://{{ sesion }}.{{ domain }}\"\n",
-    );
+    write(dir.path(), "s.yaml", "domain: x.io\nurlTemplate: \"https://{{ sesion }}.{{ domain }}\"\n");
     let out = run(render()
-        .args([
-            "render",
-            "examples/sessions",
-            "examples/templates",
-            "--settings",
-        ])
+        .args(["render", "examples/sessions", "examples/templates", "--settings"])
         .arg(dir.path().join("s.yaml")));
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr.contains("s.yaml:2:1: settings: urlTemplate:") && stderr.contains("undefined"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("s.yaml:2:1: settings: urlTemplate:") && stderr.contains("undefined"), "{stderr}");
     write(dir.path(), "s.yaml", "domian: x.io\n");
-    let out = run(render()
-        .args(["render", "examples/sessions", "--settings"])
-        .arg(dir.path().join("s.yaml")));
-    assert!(
-        text(&out).1.contains("s.yaml:1:1") && text(&out).1.contains("unknown field `domian`"),
-        "{:?}",
-        text(&out)
-    );
+    let out = run(render().args(["render", "examples/sessions", "--settings"]).arg(dir.path().join("s.yaml")));
+    assert!(text(&out).1.contains("s.yaml:1:1") && text(&out).1.contains("unknown field `domian`"), "{:?}", text(&out));
 }

@@ -10,10 +10,7 @@ use crate::{VDISession, VDITemplate};
 pub fn all() -> Vec<(&'static str, String)> {
     vec![
         ("vdisessions.vdi.kasm.io.yaml", to_yaml(&crd("VDISession"))),
-        (
-            "vditemplates.vdi.kasm.io.yaml",
-            to_yaml(&crd("VDITemplate")),
-        ),
+        ("vditemplates.vdi.kasm.io.yaml", to_yaml(&crd("VDITemplate"))),
     ]
 }
 
@@ -24,8 +21,7 @@ pub fn crd(kind: &str) -> serde_json::Value {
         "VDISession" => VDISession::crd(),
         _ => VDITemplate::crd(),
     };
-    let mut value =
-        serde_json::to_value(crd).unwrap_or_else(|e| unreachable!("a CRD always serializes: {e}"));
+    let mut value = serde_json::to_value(crd).unwrap_or_else(|e| unreachable!("a CRD always serializes: {e}"));
     restore_int_or_string(&mut value);
     value
 }
@@ -37,10 +33,7 @@ fn restore_int_or_string(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(map) => {
             if map.get("x-kubernetes-int-or-string") == Some(&serde_json::Value::Bool(true)) {
-                map.insert(
-                    "anyOf".into(),
-                    serde_json::json!([{"type": "integer"}, {"type": "string"}]),
-                );
+                map.insert("anyOf".into(), serde_json::json!([{"type": "integer"}, {"type": "string"}]));
             }
             map.values_mut().for_each(restore_int_or_string);
         }
@@ -51,10 +44,7 @@ fn restore_int_or_string(v: &mut serde_json::Value) {
 
 /// The CRDs as one multi-document YAML stream.
 pub fn stream() -> String {
-    all()
-        .into_iter()
-        .map(|(_, y)| format!("---\n{y}"))
-        .collect()
+    all().into_iter().map(|(_, y)| format!("---\n{y}")).collect()
 }
 
 fn to_yaml<T: serde::Serialize>(v: &T) -> String {
@@ -66,7 +56,5 @@ pub fn schema(kind: &str) -> Option<serde_json::Value> {
     if kind != "VDISession" && kind != "VDITemplate" {
         return None;
     }
-    crd(kind)
-        .pointer("/spec/versions/0/schema/openAPIV3Schema")
-        .cloned()
+    crd(kind).pointer("/spec/versions/0/schema/openAPIV3Schema").cloned()
 }

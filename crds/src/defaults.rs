@@ -61,8 +61,7 @@ pub struct ResolvedSession {
 
 fn builtin(q: &str) -> Quantity {
     // The built-in constants above are valid quantities; a test proves it.
-    q.parse()
-        .unwrap_or_else(|_| unreachable!("built-in quantity {q} is valid"))
+    q.parse().unwrap_or_else(|_| unreachable!("built-in quantity {q} is valid"))
 }
 
 /// Fills the session's defaults from `template` (else the built-in ones) and checks the rules that
@@ -84,89 +83,50 @@ pub fn resolve(
     }
     let spec = &session.spec;
     if !is_email(&spec.user) {
-        errs.push(
-            "spec.user",
-            format!(
-                "`{}` is not an email address (expected name@domain.tld)",
-                spec.user
-            ),
-        );
+        errs.push("spec.user", format!("`{}` is not an email address (expected name@domain.tld)", spec.user));
     }
     let sres = spec.resources.clone().unwrap_or_default();
     if let Some(g) = sres.gpu.filter(|g| *g < 0) {
         errs.push("spec.resources.gpu", format!("must be 0 or more, got {g}"));
     }
-    let timeout = spec
-        .timeout
-        .clone()
-        .unwrap_or_else(|| DEFAULT_TIMEOUT.parse().unwrap_or_else(|_| unreachable!()));
+    let timeout = spec.timeout.clone().unwrap_or_else(default_timeout);
     if timeout.as_secs() > MAX_TIMEOUT_SECS {
-        errs.push(
-            "spec.timeout",
-            format!("{timeout} is longer than the limit of 168h (one week)"),
-        );
+        errs.push("spec.timeout", format!("{timeout} is longer than the limit of 168h (one week)"));
     }
     let Some(template) = template else {
-        errs.push(
-            "spec.template",
-            format!("no VDITemplate named `{}` was found", spec.template),
-        );
+        errs.push("spec.template", format!("no VDITemplate named `{}` was found", spec.template));
         return Err(errs);
     };
     let tspec = &template.spec;
     if tspec.image.trim().is_empty() {
-        errs.push(
-            "spec.template",
-            format!("VDITemplate `{}` has no image", spec.template),
-        );
+        errs.push("spec.template", format!("VDITemplate `{}` has no image", spec.template));
     }
     let tres = tspec.resources.clone().unwrap_or_default();
 
-    let max_gpu = tres
-        .max_gpu
-        .map_or(MAX_GPU, |m| u32::try_from(m).unwrap_or(0));
-    let gpu = match sres.gpu.or(tres.default_gpu) {
-        None => DEFAULT_GPU.min(max_gpu),
-        Some(g) => {
-            let g = u32::try_from(g).unwrap_or(0);
-            if g > max_gpu {
-                errs.push(
-                    "spec.resources.gpu",
-                    format!(
-                        "asks for {g} GPUs but template `{}` allows at most {max_gpu}",
-                        spec.template
-                    ),
-                );
-            }
-            g
-        }
+    let defaults = TemplateDefaults::of(Some(template));
+    let max_gpu = defaults.max_gpu;
+    let gpu = match sres.gpu {
+        None => defaults.gpu,
+        Some(g) => u32::try_from(g).unwrap_or(0),
     };
+    if gpu > max_gpu {
+        errs.push(
+            "spec.resources.gpu",
+            format!("asks for {gpu} GPUs but template `{}` allows at most {max_gpu}", spec.template),
+        );
+    }
 
-    let memory = sres
-        .memory
-        .or(tres.default_memory.clone())
-        .unwrap_or_else(|| builtin(DEFAULT_MEMORY));
-    let max_memory = tres
-        .max_memory
-        .clone()
-        .unwrap_or_else(|| builtin(MAX_MEMORY));
+    let memory = sres.memory.unwrap_or(defaults.memory);
+    let max_memory = tres.max_memory.clone().unwrap_or_else(|| builtin(MAX_MEMORY));
     if memory.value() < builtin(MIN_MEMORY).value() || memory.value() > max_memory.value() {
         errs.push(
             "spec.resources.memory",
-            format!(
-                "{memory} is out of bounds: a desktop needs between {MIN_MEMORY} and {max_memory}"
-            ),
+            format!("{memory} is out of bounds: a desktop needs between {MIN_MEMORY} and {max_memory}"),
         );
     }
-    let cpu = sres
-        .cpu
-        .or(tres.default_cpu)
-        .unwrap_or_else(|| builtin(DEFAULT_CPU));
+    let cpu = sres.cpu.unwrap_or(defaults.cpu);
     if cpu.value() <= 0.0 {
-        errs.push(
-            "spec.resources.cpu",
-            format!("{cpu} must be more than zero"),
-        );
+        errs.push("spec.resources.cpu", format!("{cpu} must be more than zero"));
     }
 
     let home = tspec.home.clone().unwrap_or_default();
@@ -183,9 +143,7 @@ pub fn resolve(
         env: tspec.env.clone(),
         home_size: home.size.unwrap_or_else(|| builtin(DEFAULT_HOME_SIZE)),
         home_storage_class: home.storage_class_name,
-        home_mount_path: home
-            .mount_path
-            .unwrap_or_else(|| DEFAULT_HOME_MOUNT.to_owned()),
+        home_mount_path: home.mount_path.unwrap_or_else(|| DEFAULT_HOME_MOUNT.to_owned()),
     };
     errs.into_result(resolved)
 }
@@ -197,19 +155,13 @@ pub fn check_template(template: &VDITemplate) -> FieldErrors {
         errs.push("metadata.name", e);
     }
     if template.spec.image.trim().is_empty() {
-        errs.push(
-            "spec.image",
-            "a template needs an image (for example ghcr.io/example/desktop:1.0)",
-        );
+        errs.push("spec.image", "a template needs an image (for example ghcr.io/example/desktop:1.0)");
     }
     for (i, e) in template.spec.env.iter().enumerate() {
         if e.name == crate::pod::PASSWORD_ENV {
             errs.push(
                 format!("spec.env[{i}].name"),
-                format!(
-                    "{} is set per session from its Secret; a template must not carry a password",
-                    e.name
-                ),
+                format!("{} is set per session from its Secret; a template must not carry a password", e.name),
             );
         }
     }
@@ -217,18 +169,12 @@ pub fn check_template(template: &VDITemplate) -> FieldErrors {
         if let (Some(d), Some(m)) = (r.default_gpu, r.max_gpu)
             && d > m
         {
-            errs.push(
-                "spec.resources.defaultGPU",
-                format!("defaultGPU {d} exceeds maxGPU {m}"),
-            );
+            errs.push("spec.resources.defaultGPU", format!("defaultGPU {d} exceeds maxGPU {m}"));
         }
         if let (Some(d), Some(m)) = (&r.default_memory, &r.max_memory)
             && d.value() > m.value()
         {
-            errs.push(
-                "spec.resources.defaultMemory",
-                format!("defaultMemory {d} exceeds maxMemory {m}"),
-            );
+            errs.push("spec.resources.defaultMemory", format!("defaultMemory {d} exceeds maxMemory {m}"));
         }
     }
     errs
@@ -246,18 +192,46 @@ pub fn is_email(s: &str) -> bool {
         && domain.split('.').all(|p| !p.is_empty())
 }
 
-/// The session's effective values written back into its spec, as the webhook's defaulting
-/// mutation does.
-pub fn apply_defaults(session: &mut VDISession, resolved: &ResolvedSession) {
+/// What a session gets from its template (else the built-in defaults) when it does not ask.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateDefaults {
+    /// GPUs.
+    pub gpu: u32,
+    /// Most GPUs a session may ask for.
+    pub max_gpu: u32,
+    /// Memory.
+    pub memory: Quantity,
+    /// CPU.
+    pub cpu: Quantity,
+}
+
+impl TemplateDefaults {
+    /// The defaults of `template`, or the built-in ones without a template.
+    pub fn of(template: Option<&VDITemplate>) -> Self {
+        let tres = template.and_then(|t| t.spec.resources.clone()).unwrap_or_default();
+        let max_gpu = tres.max_gpu.map_or(MAX_GPU, |m| u32::try_from(m).unwrap_or(0));
+        Self {
+            gpu: tres.default_gpu.map_or(DEFAULT_GPU.min(max_gpu), |g| u32::try_from(g).unwrap_or(0)),
+            max_gpu,
+            memory: tres.default_memory.unwrap_or_else(|| builtin(DEFAULT_MEMORY)),
+            cpu: tres.default_cpu.unwrap_or_else(|| builtin(DEFAULT_CPU)),
+        }
+    }
+}
+
+fn default_timeout() -> Duration {
+    DEFAULT_TIMEOUT.parse().unwrap_or_else(|_| unreachable!("the built-in timeout is valid"))
+}
+
+/// Writes every unset value of the session's spec from its template (else the built-in
+/// defaults): the webhook's defaulting mutation. Never changes a value that is set.
+pub fn fill_defaults(session: &mut VDISession, template: Option<&VDITemplate>) {
+    let d = TemplateDefaults::of(template);
     let res = session.spec.resources.get_or_insert_with(Default::default);
-    res.gpu
-        .get_or_insert(i32::try_from(resolved.gpu).unwrap_or(i32::MAX));
-    res.memory.get_or_insert_with(|| resolved.memory.clone());
-    res.cpu.get_or_insert_with(|| resolved.cpu.clone());
-    session
-        .spec
-        .timeout
-        .get_or_insert_with(|| resolved.timeout.clone());
+    res.gpu.get_or_insert(i32::try_from(d.gpu).unwrap_or(i32::MAX));
+    res.memory.get_or_insert(d.memory);
+    res.cpu.get_or_insert(d.cpu);
+    session.spec.timeout.get_or_insert_with(default_timeout);
 }
 
 #[cfg(test)]
@@ -267,35 +241,18 @@ mod tests {
 
     #[test]
     fn builtins_parse() {
-        for q in [
-            DEFAULT_MEMORY,
-            MIN_MEMORY,
-            MAX_MEMORY,
-            DEFAULT_CPU,
-            DEFAULT_HOME_SIZE,
-        ] {
+        for q in [DEFAULT_MEMORY, MIN_MEMORY, MAX_MEMORY, DEFAULT_CPU, DEFAULT_HOME_SIZE] {
             assert!(q.parse::<Quantity>().is_ok(), "{q}");
         }
-        assert_eq!(
-            DEFAULT_TIMEOUT.parse::<Duration>().map(|d| d.as_secs()),
-            Ok(8 * 3600)
-        );
+        assert_eq!(DEFAULT_TIMEOUT.parse::<Duration>().map(|d| d.as_secs()), Ok(8 * 3600));
     }
 
     fn session(gpu: Option<i32>) -> VDISession {
         let mut s = VDISession::new(
             "alice",
-            VDISessionSpec {
-                user: "alice@example.com".into(),
-                template: "t".into(),
-                resources: None,
-                timeout: None,
-            },
+            VDISessionSpec { user: "alice@example.com".into(), template: "t".into(), resources: None, timeout: None },
         );
-        s.spec.resources = Some(crate::SessionResources {
-            gpu,
-            ..Default::default()
-        });
+        s.spec.resources = Some(crate::SessionResources { gpu, ..Default::default() });
         s
     }
 
@@ -306,10 +263,7 @@ mod tests {
                 image: "img:1".into(),
                 display_name: None,
                 description: None,
-                resources: Some(crate::TemplateResources {
-                    max_gpu,
-                    ..Default::default()
-                }),
+                resources: Some(crate::TemplateResources { max_gpu, ..Default::default() }),
                 env: vec![],
                 home: None,
             },
@@ -319,15 +273,7 @@ mod tests {
     #[test]
     fn defaults_come_from_builtins() {
         let r = resolve(&session(None), Some(&template(None)), "ns").expect("valid");
-        assert_eq!(
-            (
-                r.gpu,
-                r.memory.as_str(),
-                r.cpu.as_str(),
-                r.timeout.as_secs()
-            ),
-            (1, "4Gi", "2", 28800)
-        );
+        assert_eq!((r.gpu, r.memory.as_str(), r.cpu.as_str(), r.timeout.as_secs()), (1, "4Gi", "2", 28800));
     }
 
     #[test]

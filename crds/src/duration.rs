@@ -48,15 +48,11 @@ impl FromStr for Duration {
         if s.is_empty() || s.starts_with(['+', '-']) {
             return Err(DurationError::Syntax(s.to_owned()));
         }
-        let nanos = go_parse_duration::parse_duration(s)
-            .map_err(|_| DurationError::Syntax(s.to_owned()))?;
+        let nanos = go_parse_duration::parse_duration(s).map_err(|_| DurationError::Syntax(s.to_owned()))?;
         if nanos <= 0 {
             return Err(DurationError::NotPositive(s.to_owned()));
         }
-        Ok(Self {
-            text: s.to_owned(),
-            nanos,
-        })
+        Ok(Self { text: s.to_owned(), nanos })
     }
 }
 
@@ -74,9 +70,7 @@ impl Serialize for Duration {
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -118,18 +112,10 @@ mod tests {
 
     #[test]
     fn rejects_what_go_rejects_and_non_positive() {
-        for bad in [
-            "", "8", "8 h", "8hours", "1d", "h", "-1h", "+1h", "1h-30m", "abc",
-        ] {
-            assert!(
-                matches!(bad.parse::<Duration>(), Err(DurationError::Syntax(_))),
-                "{bad:?}"
-            );
+        for bad in ["", "8", "8 h", "8hours", "1d", "h", "-1h", "+1h", "1h-30m", "abc"] {
+            assert!(matches!(bad.parse::<Duration>(), Err(DurationError::Syntax(_))), "{bad:?}");
         }
-        assert_eq!(
-            "0s".parse::<Duration>(),
-            Err(DurationError::NotPositive("0s".into()))
-        );
+        assert_eq!("0s".parse::<Duration>(), Err(DurationError::NotPositive("0s".into())));
     }
 
     proptest::proptest! {

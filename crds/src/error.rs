@@ -16,10 +16,7 @@ pub struct FieldError {
 impl FieldError {
     /// A new error at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
+        Self { path: path.into(), message: message.into() }
     }
 }
 
@@ -40,11 +37,7 @@ impl FieldErrors {
 
     /// `Ok(value)` when nothing was recorded, else the errors.
     pub fn into_result<T>(self, value: T) -> Result<T, Self> {
-        if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(self)
-        }
+        if self.0.is_empty() { Ok(value) } else { Err(self) }
     }
 }
 

@@ -12,10 +12,7 @@ pub fn check_dns_label(value: &str, max: usize) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if value.len() > max {
-        return Err(format!(
-            "`{value}` is {} characters long; at most {max} are allowed",
-            value.len()
-        ));
+        return Err(format!("`{value}` is {} characters long; at most {max} are allowed", value.len()));
     }
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
@@ -50,16 +47,8 @@ pub fn user_slug(email: &str) -> String {
         }
     }
     let slug = slug.trim_matches('-');
-    let slug = if slug.len() > 63 {
-        slug[..63].trim_end_matches('-')
-    } else {
-        slug
-    };
-    if slug.is_empty() {
-        "user".to_owned()
-    } else {
-        slug.to_owned()
-    }
+    let slug = if slug.len() > 63 { slug[..63].trim_end_matches('-') } else { slug };
+    if slug.is_empty() { "user".to_owned() } else { slug.to_owned() }
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::{
     api::core::v1::{
-        Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, HostPathVolumeSource, Pod,
-        SecretKeySelector, Volume, VolumeMount,
+        Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, HostPathVolumeSource, Pod, SecretKeySelector, Volume,
+        VolumeMount,
     },
     apimachinery::pkg::api::resource::Quantity,
 };
@@ -60,11 +60,7 @@ impl PodNeeds {
     /// `None` when the Pod is not a session Pod.
     pub fn from_pod(pod: &Pod) -> Option<Result<Self, String>> {
         let session = pod.metadata.labels.as_ref()?.get(labels::SESSION)?.clone();
-        let annotated = pod
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(labels::GPU_ANNOTATION));
+        let annotated = pod.metadata.annotations.as_ref().and_then(|a| a.get(labels::GPU_ANNOTATION));
         let gpu = match annotated {
             Some(v) => match v.parse::<u32>() {
                 Ok(g) => g,
@@ -91,10 +87,7 @@ fn existing_gpu_limit(pod: &Pod) -> Option<u32> {
 
 /// Index of the desktop container: the one named `desktop`, else the first.
 fn desktop_index(containers: &[Container]) -> Option<usize> {
-    containers
-        .iter()
-        .position(|c| c.name == DESKTOP_CONTAINER)
-        .or(if containers.is_empty() { None } else { Some(0) })
+    containers.iter().position(|c| c.name == DESKTOP_CONTAINER).or(if containers.is_empty() { None } else { Some(0) })
 }
 
 /// Adds what a session Pod must contain and is missing. Never removes or replaces what is there,
@@ -104,14 +97,8 @@ pub fn ensure(pod: &mut Pod, needs: &PodNeeds) {
     let Some(idx) = desktop_index(&spec.containers) else {
         return; // A Pod without containers is invalid; the API server rejects it with a better message.
     };
-    let has_volume =
-        |vols: &Option<Vec<Volume>>, name: &str| vols.iter().flatten().any(|v| v.name == name);
-    let mounts_path = |c: &Container, path: &str| {
-        c.volume_mounts
-            .iter()
-            .flatten()
-            .any(|m| m.mount_path == path)
-    };
+    let has_volume = |vols: &Option<Vec<Volume>>, name: &str| vols.iter().flatten().any(|v| v.name == name);
+    let mounts_path = |c: &Container, path: &str| c.volume_mounts.iter().flatten().any(|m| m.mount_path == path);
 
     if !mounts_path(&spec.containers[idx], SHM_PATH) {
         if !has_volume(&spec.volumes, SHM_VOLUME) {
@@ -132,10 +119,7 @@ pub fn ensure(pod: &mut Pod, needs: &PodNeeds) {
             if !has_volume(&spec.volumes, DRI_VOLUME) {
                 spec.volumes.get_or_insert_with(Vec::new).push(Volume {
                     name: DRI_VOLUME.into(),
-                    host_path: Some(HostPathVolumeSource {
-                        path: DRI_PATH.into(),
-                        type_: Some("Directory".into()),
-                    }),
+                    host_path: Some(HostPathVolumeSource { path: DRI_PATH.into(), type_: Some("Directory".into()) }),
                     ..Default::default()
                 });
             }
@@ -146,9 +130,7 @@ pub fn ensure(pod: &mut Pod, needs: &PodNeeds) {
             .get_or_insert_with(Default::default)
             .limits
             .get_or_insert_with(BTreeMap::new);
-        limits
-            .entry(GPU_RESOURCE.into())
-            .or_insert_with(|| Quantity(needs.gpu.to_string()));
+        limits.entry(GPU_RESOURCE.into()).or_insert_with(|| Quantity(needs.gpu.to_string()));
     }
 
     let c = &mut spec.containers[idx];
@@ -167,28 +149,20 @@ pub fn ensure(pod: &mut Pod, needs: &PodNeeds) {
     ensure_env(c, "DISPLAY", || literal("DISPLAY", DISPLAY));
     ensure_env(c, "PULSE_SERVER", || literal("PULSE_SERVER", PULSE_SERVER));
     if needs.gpu > 0 {
-        ensure_env(c, "NVIDIA_DRIVER_CAPABILITIES", || {
-            literal("NVIDIA_DRIVER_CAPABILITIES", NVIDIA_CAPABILITIES)
-        });
+        ensure_env(c, "NVIDIA_DRIVER_CAPABILITIES", || literal("NVIDIA_DRIVER_CAPABILITIES", NVIDIA_CAPABILITIES));
     }
 }
 
 fn literal(name: &str, value: &str) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        ..Default::default()
-    }
+    EnvVar { name: name.into(), value: Some(value.into()), ..Default::default() }
 }
 
 fn push_mount(c: &mut Container, volume: &str, path: &str) {
-    c.volume_mounts
-        .get_or_insert_with(Vec::new)
-        .push(VolumeMount {
-            name: volume.into(),
-            mount_path: path.into(),
-            ..Default::default()
-        });
+    c.volume_mounts.get_or_insert_with(Vec::new).push(VolumeMount {
+        name: volume.into(),
+        mount_path: path.into(),
+        ..Default::default()
+    });
 }
 
 fn ensure_env(c: &mut Container, name: &str, make: impl FnOnce() -> EnvVar) {
@@ -203,11 +177,7 @@ fn ensure_env(c: &mut Container, name: &str, make: impl FnOnce() -> EnvVar) {
 pub fn check(pod: &Pod) -> FieldErrors {
     let mut errs = FieldErrors::default();
     let Some(spec) = &pod.spec else { return errs };
-    for (flag, field) in [
-        (spec.host_network, "hostNetwork"),
-        (spec.host_pid, "hostPID"),
-        (spec.host_ipc, "hostIPC"),
-    ] {
+    for (flag, field) in [(spec.host_network, "hostNetwork"), (spec.host_pid, "hostPID"), (spec.host_ipc, "hostIPC")] {
         if flag == Some(true) {
             errs.push(
                 format!("spec.{field}"),
@@ -221,19 +191,15 @@ pub fn check(pod: &Pod) -> FieldErrors {
         {
             errs.push(
                 format!("spec.volumes[{i}].hostPath.path"),
-                format!(
-                    "volume `{}` mounts host path {}; a session Pod may mount only {DRI_PATH}",
-                    v.name, hp.path
-                ),
+                format!("volume `{}` mounts host path {}; a session Pod may mount only {DRI_PATH}", v.name, hp.path),
             );
         }
     }
-    let all = spec.containers.iter().map(|c| ("containers", c)).chain(
-        spec.init_containers
-            .iter()
-            .flatten()
-            .map(|c| ("initContainers", c)),
-    );
+    let all = spec
+        .containers
+        .iter()
+        .map(|c| ("containers", c))
+        .chain(spec.init_containers.iter().flatten().map(|c| ("initContainers", c)));
     let mut counters: BTreeMap<&str, usize> = BTreeMap::new();
     for (list, c) in all {
         let i = {
@@ -249,19 +215,12 @@ pub fn check(pod: &Pod) -> FieldErrors {
                     format!("container `{}` must not be privileged", c.name),
                 );
             }
-            for cap in sc
-                .capabilities
-                .iter()
-                .flat_map(|caps| caps.add.iter().flatten())
-            {
+            for cap in sc.capabilities.iter().flat_map(|caps| caps.add.iter().flatten()) {
                 let bare = cap.trim_start_matches("CAP_");
                 if !ALLOWED_CAPABILITIES.contains(&bare) {
                     errs.push(
                         format!("{at}.securityContext.capabilities.add"),
-                        format!(
-                            "container `{}` adds capability {cap}; the desktop needs none",
-                            c.name
-                        ),
+                        format!("container `{}` adds capability {cap}; the desktop needs none", c.name),
                     );
                 }
             }
@@ -289,11 +248,7 @@ mod tests {
     fn pod() -> Pod {
         Pod {
             spec: Some(PodSpec {
-                containers: vec![Container {
-                    name: "desktop".into(),
-                    image: Some("img".into()),
-                    ..Default::default()
-                }],
+                containers: vec![Container { name: "desktop".into(), image: Some("img".into()), ..Default::default() }],
                 ..Default::default()
             }),
             ..Default::default()
@@ -301,10 +256,7 @@ mod tests {
     }
 
     fn needs(gpu: u32) -> PodNeeds {
-        PodNeeds {
-            session: "alice".into(),
-            gpu,
-        }
+        PodNeeds { session: "alice".into(), gpu }
     }
 
     #[test]
@@ -315,36 +267,15 @@ mod tests {
         ensure(&mut p, &needs(2));
         assert_eq!(p, once, "second pass adds nothing");
         let spec = p.spec.as_ref().expect("spec");
-        let vols: Vec<_> = spec
-            .volumes
-            .iter()
-            .flatten()
-            .map(|v| v.name.as_str())
-            .collect();
+        let vols: Vec<_> = spec.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
         assert_eq!(vols, [SHM_VOLUME, DRI_VOLUME]);
         let c = &spec.containers[0];
-        let limit = c
-            .resources
-            .as_ref()
-            .and_then(|r| r.limits.as_ref())
-            .and_then(|l| l.get(GPU_RESOURCE));
+        let limit = c.resources.as_ref().and_then(|r| r.limits.as_ref()).and_then(|l| l.get(GPU_RESOURCE));
         assert_eq!(limit, Some(&Quantity("2".into())));
-        let pw = c
-            .env
-            .iter()
-            .flatten()
-            .find(|e| e.name == PASSWORD_ENV)
-            .expect("password env");
+        let pw = c.env.iter().flatten().find(|e| e.name == PASSWORD_ENV).expect("password env");
         assert!(pw.value.is_none());
-        let sel = pw
-            .value_from
-            .as_ref()
-            .and_then(|v| v.secret_key_ref.as_ref())
-            .expect("secretKeyRef");
-        assert_eq!(
-            (sel.name.as_str(), sel.key.as_str()),
-            ("alice-auth", "password")
-        );
+        let sel = pw.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()).expect("secretKeyRef");
+        assert_eq!((sel.name.as_str(), sel.key.as_str()), ("alice-auth", "password"));
         assert!(check(&p).is_empty());
     }
 
@@ -364,19 +295,13 @@ mod tests {
         spec.host_network = Some(true);
         spec.containers[0].security_context = Some(SecurityContext {
             privileged: Some(true),
-            capabilities: Some(Capabilities {
-                add: Some(vec!["SYS_ADMIN".into()]),
-                drop: None,
-            }),
+            capabilities: Some(Capabilities { add: Some(vec!["SYS_ADMIN".into()]), drop: None }),
             ..Default::default()
         });
         spec.containers[0].env = Some(vec![literal(PASSWORD_ENV, "hunter2")]);
         spec.volumes = Some(vec![Volume {
             name: "root".into(),
-            host_path: Some(HostPathVolumeSource {
-                path: "/".into(),
-                type_: None,
-            }),
+            host_path: Some(HostPathVolumeSource { path: "/".into(), type_: None }),
             ..Default::default()
         }]);
         let errs = check(&p);
@@ -391,9 +316,6 @@ mod tests {
                 "spec.containers[0].env[0].value"
             ]
         );
-        assert!(
-            !errs.to_string().contains("hunter2"),
-            "never echo the password"
-        );
+        assert!(!errs.to_string().contains("hunter2"), "never echo the password");
     }
 }

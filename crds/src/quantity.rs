@@ -52,9 +52,7 @@ impl FromStr for Quantity {
     type Err = QuantityError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || QuantityError {
-            input: s.to_owned(),
-        };
+        let err = || QuantityError { input: s.to_owned() };
         let trimmed = s.trim();
         // kube_quantity accepts a bare suffix ("Gi") as zero; the apimachinery grammar needs digits.
         let number = s.strip_prefix(['+', '-']).unwrap_or(s);
@@ -124,10 +122,7 @@ mod tests {
 
     #[test]
     fn parses_binary_and_decimal_suffixes() {
-        assert_eq!(
-            "4Gi".parse::<Quantity>().map(|q| q.value()),
-            Ok(4.0 * 1024.0 * 1024.0 * 1024.0)
-        );
+        assert_eq!("4Gi".parse::<Quantity>().map(|q| q.value()), Ok(4.0 * 1024.0 * 1024.0 * 1024.0));
         assert_eq!("500m".parse::<Quantity>().map(|q| q.value()), Ok(0.5));
         assert_eq!("2".parse::<Quantity>().map(|q| q.value()), Ok(2.0));
         assert_eq!("1.5G".parse::<Quantity>().map(|q| q.value()), Ok(1.5e9));
@@ -136,9 +131,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in [
-            "", "4GB", "Gi", "four", " 4Gi", "4 Gi", "4Gi ", "--1", "1.2.3",
-        ] {
+        for bad in ["", "4GB", "Gi", "four", " 4Gi", "4 Gi", "4Gi ", "--1", "1.2.3"] {
             assert!(bad.parse::<Quantity>().is_err(), "{bad:?} should not parse");
         }
     }

@@ -27,16 +27,8 @@ use crate::Quantity;
         json_path = ".spec.image",
         description = "Container image of the desktop"
     ),
-    printcolumn(
-        name = "Display Name",
-        type_ = "string",
-        json_path = ".spec.displayName"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Display Name", type_ = "string", json_path = ".spec.displayName"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VDITemplateSpec {
@@ -73,11 +65,7 @@ pub struct VDITemplateSpec {
 #[x_kube(validation = Rule::new("!has(self.defaultGPU) || !has(self.maxGPU) || self.defaultGPU <= self.maxGPU").message("resources.defaultGPU must not exceed resources.maxGPU"))]
 pub struct TemplateResources {
     /// GPUs a session gets when it does not ask (default 1; 0 for CPU-only desktops).
-    #[serde(
-        default,
-        rename = "defaultGPU",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "defaultGPU", skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 16))]
     pub default_gpu: Option<i32>,
 
@@ -95,11 +83,7 @@ pub struct TemplateResources {
     pub max_memory: Option<Quantity>,
 
     /// CPU a session gets when it does not ask (default 2).
-    #[serde(
-        default,
-        rename = "defaultCPU",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "defaultCPU", skip_serializing_if = "Option::is_none")]
     pub default_cpu: Option<Quantity>,
 }
 

@@ -87,10 +87,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Diagnostic> {
         let path = entry.map_err(err)?.path();
         if path.is_dir() {
             walk(&path, out)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
             out.push(path);
         }
     }
@@ -136,22 +133,14 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
     // Located lazily: only files with problems pay for the position index.
     let mut locations: Option<Locations> = None;
     let mut locate = |doc: usize, ptr: &str| -> Option<Pos> {
-        locations
-            .get_or_insert_with(|| Locations::index(&text))
-            .find(doc, ptr)
+        locations.get_or_insert_with(|| Locations::index(&text)).find(doc, ptr)
     };
     for (doc, de) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-        let origin = Origin {
-            file: file.to_owned(),
-            doc,
-        };
+        let origin = Origin { file: file.to_owned(), doc };
         let value = match serde_yaml::Value::deserialize(de) {
             Ok(v) => v,
             Err(e) => {
-                let pos = e.location().map(|l| Pos {
-                    line: l.line(),
-                    col: l.column(),
-                });
+                let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
                 diags.push(diag(
                     file,
                     pos,
@@ -179,17 +168,10 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
             }
         };
         let object = object_name(&json);
-        let api_version = json
-            .get("apiVersion")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
+        let api_version = json.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
         let kind = json.get("kind").and_then(|v| v.as_str()).unwrap_or("");
         if kind.is_empty() || api_version.is_empty() {
-            let field = if kind.is_empty() {
-                "kind"
-            } else {
-                "apiVersion"
-            };
+            let field = if kind.is_empty() { "kind" } else { "apiVersion" };
             diags.push(diag(
                 file,
                 locate(doc, ""),
@@ -201,10 +183,7 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
         }
         if (kind != "VDISession" && kind != "VDITemplate") || api_version != API_VERSION {
             let (field, msg) = if kind == "VDISession" || kind == "VDITemplate" {
-                (
-                    "apiVersion",
-                    format!("`{api_version}` is not served; use {API_VERSION}"),
-                )
+                ("apiVersion", format!("`{api_version}` is not served; use {API_VERSION}"))
             } else {
                 (
                     "kind",
@@ -213,25 +192,13 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
                     ),
                 )
             };
-            diags.push(diag(
-                file,
-                locate(doc, &format!("/{field}")),
-                object.clone(),
-                Some(field.into()),
-                msg,
-            ));
+            diags.push(diag(file, locate(doc, &format!("/{field}")), object.clone(), Some(field.into()), msg));
             continue;
         }
         let errors = schemas.validate(kind, &json);
         if !errors.is_empty() {
             for (ptr, msg) in errors {
-                diags.push(diag(
-                    file,
-                    locate(doc, &ptr),
-                    object.clone(),
-                    Some(dotted(&ptr)),
-                    msg,
-                ));
+                diags.push(diag(file, locate(doc, &ptr), object.clone(), Some(dotted(&ptr)), msg));
             }
             continue;
         }
@@ -250,20 +217,8 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
     }
 }
 
-fn diag(
-    file: &Path,
-    pos: Option<Pos>,
-    object: Option<String>,
-    field: Option<String>,
-    message: String,
-) -> Diagnostic {
-    Diagnostic {
-        file: file.to_owned(),
-        pos,
-        object,
-        field,
-        message,
-    }
+fn diag(file: &Path, pos: Option<Pos>, object: Option<String>, field: Option<String>, message: String) -> Diagnostic {
+    Diagnostic { file: file.to_owned(), pos, object, field, message }
 }
 
 /// serde_yaml appends " at line L column C"; the diagnostic already says where.
@@ -278,17 +233,9 @@ fn strip_location(msg: &str) -> String {
 fn object_name(json: &serde_json::Value) -> Option<String> {
     let kind = json.get("kind")?.as_str()?;
     let meta = json.get("metadata");
-    let name = meta
-        .and_then(|m| m.get("name"))
-        .and_then(|n| n.as_str())
-        .unwrap_or("<unnamed>");
-    Some(
-        match meta
-            .and_then(|m| m.get("namespace"))
-            .and_then(|n| n.as_str())
-        {
-            Some(ns) => format!("{kind} {ns}/{name}"),
-            None => format!("{kind} {name}"),
-        },
-    )
+    let name = meta.and_then(|m| m.get("name")).and_then(|n| n.as_str()).unwrap_or("<unnamed>");
+    Some(match meta.and_then(|m| m.get("namespace")).and_then(|n| n.as_str()) {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    })
 }

@@ -36,9 +36,7 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Vec<RenderedSess
     };
     let problems = settings.check();
     if !problems.is_empty() {
-        return Err(Diagnostics(
-            problems.into_iter().map(settings_error).collect(),
-        ));
+        return Err(Diagnostics(problems.into_iter().map(settings_error).collect()));
     }
     let url = UrlTemplate::new(&settings.url_template, &settings.domain)
         .map_err(|e| Diagnostics(vec![settings_error(("urlTemplate".into(), e))]))?;
@@ -47,29 +45,23 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Vec<RenderedSess
     let mut input = input::read(&files, &schemas);
     let mut diags = std::mem::take(&mut input.diagnostics);
 
-    let mut report =
-        |input: &mut input::Input, origin: &Origin, object: String, errs: FieldErrors| {
-            for e in errs.0 {
-                diags.push(Diagnostic {
-                    file: origin.file.clone(),
-                    pos: input.locate(origin, &e.path),
-                    object: Some(object.clone()),
-                    field: Some(e.path),
-                    message: e.message,
-                });
-            }
-        };
+    let mut report = |input: &mut input::Input, origin: &Origin, object: String, errs: FieldErrors| {
+        for e in errs.0 {
+            diags.push(Diagnostic {
+                file: origin.file.clone(),
+                pos: input.locate(origin, &e.path),
+                object: Some(object.clone()),
+                field: Some(e.path),
+                message: e.message,
+            });
+        }
+    };
 
     let mut templates: BTreeMap<String, (VDITemplate, Origin)> = BTreeMap::new();
     for (t, origin) in std::mem::take(&mut input.templates) {
         let name = t.metadata.name.clone().unwrap_or_default();
         let object = format!("VDITemplate {name}");
-        report(
-            &mut input,
-            &origin,
-            object.clone(),
-            defaults::check_template(&t),
-        );
+        report(&mut input, &origin, object.clone(), defaults::check_template(&t));
         if let Some((_, first)) = templates.get(&name) {
             let errs = FieldErrors(vec![vdi_crds::FieldError::new(
                 "metadata.name",
@@ -89,11 +81,7 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Vec<RenderedSess
     let mut sessions = std::mem::take(&mut input.sessions);
     sessions.sort_by(|a, b| (&a.1.file, a.1.doc).cmp(&(&b.1.file, b.1.doc)));
     for (s, origin) in sessions {
-        let ns = s
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| settings.namespace.clone());
+        let ns = s.metadata.namespace.clone().unwrap_or_else(|| settings.namespace.clone());
         let name = s.metadata.name.clone().unwrap_or_default();
         let object = format!("VDISession {ns}/{name}");
         if let Some(first) = seen.get(&(ns.clone(), name.clone())) {
@@ -118,10 +106,7 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Vec<RenderedSess
                     &mut input,
                     &origin,
                     object,
-                    FieldErrors(vec![vdi_crds::FieldError::new(
-                        "",
-                        format!("settings urlTemplate {e}"),
-                    )]),
+                    FieldErrors(vec![vdi_crds::FieldError::new("", format!("settings urlTemplate {e}"))]),
                 ),
             },
         }

@@ -18,10 +18,7 @@ pub struct Pos {
 
 impl From<Marker> for Pos {
     fn from(m: Marker) -> Self {
-        Self {
-            line: m.line(),
-            col: m.col() + 1,
-        }
+        Self { line: m.line(), col: m.col() + 1 }
     }
 }
 
@@ -142,19 +139,11 @@ mod tests {
 
     #[test]
     fn finds_fields_in_the_right_document() {
-        let text =
-            "a: 1\n---\nkind: X\nspec:\n  resources:\n    gpu: -1\n  list:\n  - x\n  - y: 2\n";
+        let text = "a: 1\n---\nkind: X\nspec:\n  resources:\n    gpu: -1\n  list:\n  - x\n  - y: 2\n";
         let loc = Locations::index(text);
         assert_eq!(loc.find(0, "/a"), Some(Pos { line: 1, col: 1 }));
-        assert_eq!(
-            loc.find(1, "/spec/resources/gpu"),
-            Some(Pos { line: 6, col: 5 })
-        );
+        assert_eq!(loc.find(1, "/spec/resources/gpu"), Some(Pos { line: 6, col: 5 }));
         assert_eq!(loc.find(1, "/spec/list/1/y"), Some(Pos { line: 9, col: 5 }));
-        assert_eq!(
-            loc.find(1, "/spec/resources/missing"),
-            Some(Pos { line: 5, col: 3 }),
-            "nearest ancestor"
-        );
+        assert_eq!(loc.find(1, "/spec/resources/missing"), Some(Pos { line: 5, col: 3 }), "nearest ancestor");
     }
 }

@@ -81,21 +81,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_stdout(&vdi_crds::crd_yaml::stream())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Render {
-            paths,
-            out,
-            settings,
-            check,
-        } => render(&paths, out.as_deref(), settings.as_deref(), check),
+        Command::Render { paths, out, settings, check } => render(&paths, out.as_deref(), settings.as_deref(), check),
     }
 }
 
-fn render(
-    paths: &[PathBuf],
-    out: Option<&Path>,
-    settings: Option<&Path>,
-    check: bool,
-) -> anyhow::Result<ExitCode> {
+fn render(paths: &[PathBuf], out: Option<&Path>, settings: Option<&Path>, check: bool) -> anyhow::Result<ExitCode> {
     let settings = match settings {
         Some(path) => match Settings::load(path) {
             Ok(s) => s,
@@ -114,14 +104,9 @@ fn render(
     let prior = layout::Prior::read(dir);
     let files = layout::layout(&sessions, settings.shard_size, &prior);
     if check {
-        let diff =
-            output::diff(dir, &files).with_context(|| format!("reading {}", dir.display()))?;
+        let diff = output::diff(dir, &files).with_context(|| format!("reading {}", dir.display()))?;
         if diff.is_empty() {
-            eprintln!(
-                "{} is up to date ({} sessions)",
-                dir.display(),
-                sessions.len()
-            );
+            eprintln!("{} is up to date ({} sessions)", dir.display(), sessions.len());
             return Ok(ExitCode::SUCCESS);
         }
         print_stdout(&diff)?;
@@ -133,12 +118,7 @@ fn render(
         return Ok(ExitCode::from(1));
     }
     output::write_atomic(dir, &files).with_context(|| format!("writing {}", dir.display()))?;
-    eprintln!(
-        "wrote {} sessions ({} files) to {}",
-        sessions.len(),
-        files.len(),
-        dir.display()
-    );
+    eprintln!("wrote {} sessions ({} files) to {}", sessions.len(), files.len(), dir.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -150,10 +130,7 @@ fn report(diags: vdi_render::Diagnostics) -> ExitCode {
 /// Writes session after session, never the whole stream at once (it is tens of MB at scale).
 fn write_stream(sessions: &[vdi_render::RenderedSession]) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let written = sessions
-        .iter()
-        .try_for_each(|s| out.write_all(s.yaml.as_bytes()))
-        .and_then(|()| out.flush());
+    let written = sessions.iter().try_for_each(|s| out.write_all(s.yaml.as_bytes())).and_then(|()| out.flush());
     match written {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r.context("writing to stdout"),

@@ -8,17 +8,15 @@ use std::collections::BTreeMap;
 use k8s_openapi::{
     api::{
         core::v1::{
-            Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference,
-            PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
-            Pod, PodSecurityContext, PodSpec, Probe, ResourceRequirements, SeccompProfile, Secret,
-            SecretKeySelector, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
-            Volume, VolumeMount, VolumeResourceRequirements,
+            Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference, PersistentVolumeClaim,
+            PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, Probe,
+            ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecurityContext, Service, ServiceAccount,
+            ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
         },
         networking::v1::{
-            HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
-            IngressServiceBackend, IngressSpec, IngressTLS, NetworkPolicy,
-            NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
-            ServiceBackendPort,
+            HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend,
+            IngressSpec, IngressTLS, NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+            NetworkPolicySpec, ServiceBackendPort,
         },
     },
     apimachinery::pkg::{
@@ -78,11 +76,7 @@ fn meta(s: &ResolvedSession, name: String, component: &str, url: &str) -> Object
 }
 
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        ..Default::default()
-    }
+    EnvVar { name: name.into(), value: Some(value.into()), ..Default::default() }
 }
 
 fn yaml<T: serde::Serialize>(v: &T) -> String {
@@ -91,11 +85,7 @@ fn yaml<T: serde::Serialize>(v: &T) -> String {
 
 /// The desktop Pod, complete (what admission would add is already there).
 pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
-    let mut env_vars: Vec<EnvVar> = s
-        .env
-        .iter()
-        .map(|e| env(&e.name, e.value.clone()))
-        .collect();
+    let mut env_vars: Vec<EnvVar> = s.env.iter().map(|e| env(&e.name, e.value.clone())).collect();
     let a = &settings.agent;
     env_vars.extend([
         env("VDI_SESSION", s.name.clone()),
@@ -138,14 +128,9 @@ pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
         failure_threshold: Some(failures),
         ..Default::default()
     };
-    let quantities = BTreeMap::from([
-        ("cpu".to_owned(), s.cpu.to_k8s()),
-        ("memory".to_owned(), s.memory.to_k8s()),
-    ]);
+    let quantities = BTreeMap::from([("cpu".to_owned(), s.cpu.to_k8s()), ("memory".to_owned(), s.memory.to_k8s())]);
     let mut meta = meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url);
-    meta.annotations
-        .get_or_insert_with(BTreeMap::new)
-        .insert(labels::GPU_ANNOTATION.into(), s.gpu.to_string());
+    meta.annotations.get_or_insert_with(BTreeMap::new).insert(labels::GPU_ANNOTATION.into(), s.gpu.to_string());
     let mut pod = Pod {
         metadata: meta,
         spec: Some(PodSpec {
@@ -156,18 +141,11 @@ pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
             restart_policy: Some("Never".into()),
             service_account_name: settings.service_account.create.then(|| s.name.clone()),
             image_pull_secrets: (!settings.image_pull_secrets.is_empty()).then(|| {
-                settings
-                    .image_pull_secrets
-                    .iter()
-                    .map(|n| LocalObjectReference { name: n.clone() })
-                    .collect()
+                settings.image_pull_secrets.iter().map(|n| LocalObjectReference { name: n.clone() }).collect()
             }),
             security_context: Some(PodSecurityContext {
                 fs_group: Some(1000),
-                seccomp_profile: Some(SeccompProfile {
-                    type_: "RuntimeDefault".into(),
-                    ..Default::default()
-                }),
+                seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
                 ..Default::default()
             }),
             termination_grace_period_seconds: Some(30),
@@ -212,13 +190,7 @@ pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
         }),
         ..Default::default()
     };
-    pod::ensure(
-        &mut pod,
-        &PodNeeds {
-            session: s.name.clone(),
-            gpu: s.gpu,
-        },
-    );
+    pod::ensure(&mut pod, &PodNeeds { session: s.name.clone(), gpu: s.gpu });
     pod
 }
 
@@ -240,31 +212,17 @@ pub fn render(s: &ResolvedSession, settings: &Settings, url: &str) -> SessionMan
     secret_meta
         .annotations
         .get_or_insert_with(BTreeMap::new)
-        .extend(
-            SECRET_ANNOTATIONS
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-    docs.push(yaml(&Secret {
-        metadata: secret_meta,
-        type_: Some("Opaque".into()),
-        ..Default::default()
-    }));
+        .extend(SECRET_ANNOTATIONS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    docs.push(yaml(&Secret { metadata: secret_meta, type_: Some("Opaque".into()), ..Default::default() }));
     docs.push(yaml(&PersistentVolumeClaim {
         metadata: meta(s, names::home_claim(&s.name), "home", url),
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".into()]),
             resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([(
-                    "storage".to_owned(),
-                    s.home_size.to_k8s(),
-                )])),
+                requests: Some(BTreeMap::from([("storage".to_owned(), s.home_size.to_k8s())])),
                 ..Default::default()
             }),
-            storage_class_name: s
-                .home_storage_class
-                .clone()
-                .or_else(|| settings.storage_class_name.clone()),
+            storage_class_name: s.home_storage_class.clone().or_else(|| settings.storage_class_name.clone()),
             ..Default::default()
         }),
         ..Default::default()
@@ -292,10 +250,7 @@ pub fn render(s: &ResolvedSession, settings: &Settings, url: &str) -> SessionMan
     if settings.ingress.enabled {
         docs.push(yaml(&ingress(s, settings, url)));
     }
-    SessionManifests {
-        url: url.to_owned(),
-        documents: docs,
-    }
+    SessionManifests { url: url.to_owned(), documents: docs }
 }
 
 fn network_policy(s: &ResolvedSession, settings: &Settings, url: &str) -> NetworkPolicy {
@@ -305,10 +260,7 @@ fn network_policy(s: &ResolvedSession, settings: &Settings, url: &str) -> Networ
         .iter()
         .map(|ns| NetworkPolicyPeer {
             namespace_selector: Some(LabelSelector {
-                match_labels: Some(BTreeMap::from([(
-                    "kubernetes.io/metadata.name".to_owned(),
-                    ns.clone(),
-                )])),
+                match_labels: Some(BTreeMap::from([("kubernetes.io/metadata.name".to_owned(), ns.clone())])),
                 ..Default::default()
             }),
             ..Default::default()
@@ -317,10 +269,7 @@ fn network_policy(s: &ResolvedSession, settings: &Settings, url: &str) -> Networ
     NetworkPolicy {
         metadata: meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url),
         spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector {
-                match_labels: Some(selector(s)),
-                ..Default::default()
-            }),
+            pod_selector: Some(LabelSelector { match_labels: Some(selector(s)), ..Default::default() }),
             policy_types: Some(vec!["Ingress".into()]),
             ingress: Some(vec![NetworkPolicyIngressRule {
                 from: Some(from),
@@ -339,19 +288,14 @@ fn ingress(s: &ResolvedSession, settings: &Settings, url: &str) -> Ingress {
     let host = crate::template::host_of(url);
     let mut meta = meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url);
     if !settings.ingress.annotations.is_empty() {
-        meta.annotations
-            .get_or_insert_with(BTreeMap::new)
-            .extend(settings.ingress.annotations.clone());
+        meta.annotations.get_or_insert_with(BTreeMap::new).extend(settings.ingress.annotations.clone());
     }
     Ingress {
         metadata: meta,
         spec: Some(IngressSpec {
             ingress_class_name: settings.ingress.class_name.clone(),
             tls: settings.ingress.tls_secret_name.as_ref().map(|secret| {
-                vec![IngressTLS {
-                    hosts: host.clone().map(|h| vec![h]),
-                    secret_name: Some(secret.clone()),
-                }]
+                vec![IngressTLS { hosts: host.clone().map(|h| vec![h]), secret_name: Some(secret.clone()) }]
             }),
             rules: Some(vec![IngressRule {
                 host,
@@ -362,10 +306,7 @@ fn ingress(s: &ResolvedSession, settings: &Settings, url: &str) -> Ingress {
                         backend: IngressBackend {
                             service: Some(IngressServiceBackend {
                                 name: s.name.clone(),
-                                port: Some(ServiceBackendPort {
-                                    name: Some("http".into()),
-                                    number: None,
-                                }),
+                                port: Some(ServiceBackendPort { name: Some("http".into()), number: None }),
                             }),
                             ..Default::default()
                         },

@@ -30,10 +30,7 @@ pub enum OutputError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
-    move |source| OutputError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| OutputError::Io { path: path.to_owned(), source }
 }
 
 fn ensure_ours(dir: &Path) -> Result<bool, OutputError> {
@@ -45,11 +42,7 @@ fn ensure_ours(dir: &Path) -> Result<bool, OutputError> {
                 return Ok(true);
             }
             let top = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap_or_default();
-            if top.starts_with(MARKER) {
-                Ok(true)
-            } else {
-                Err(OutputError::Foreign(dir.to_owned()))
-            }
+            if top.starts_with(MARKER) { Ok(true) } else { Err(OutputError::Foreign(dir.to_owned())) }
         }
     }
 }
@@ -63,25 +56,17 @@ pub fn write_atomic(dir: &Path, files: &Files) -> Result<(), OutputError> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".vdi-render-")
-        .tempdir_in(&parent)
-        .map_err(io(&parent))?;
+    let tmp = tempfile::Builder::new().prefix(".vdi-render-").tempdir_in(&parent).map_err(io(&parent))?;
     let root = tmp.path();
-    let dirs: std::collections::BTreeSet<PathBuf> = files
-        .keys()
-        .filter_map(|p| p.parent().map(|d| root.join(d)))
-        .collect();
+    let dirs: std::collections::BTreeSet<PathBuf> =
+        files.keys().filter_map(|p| p.parent().map(|d| root.join(d))).collect();
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(io(d))?;
     }
     // One task per folder: threads creating entries in the same folder only wait on its lock.
     let mut by_dir: BTreeMap<&Path, Vec<(&PathBuf, &std::sync::Arc<str>)>> = BTreeMap::new();
     for (rel, content) in files {
-        by_dir
-            .entry(rel.parent().unwrap_or(Path::new("")))
-            .or_default()
-            .push((rel, content));
+        by_dir.entry(rel.parent().unwrap_or(Path::new(""))).or_default().push((rel, content));
     }
     by_dir.par_iter().try_for_each(|(_, list)| {
         list.iter().try_for_each(|(rel, content)| {
@@ -98,14 +83,8 @@ pub fn write_atomic(dir: &Path, files: &Files) -> Result<(), OutputError> {
     })?;
     set_mode(root)?;
     if exists {
-        rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            root,
-            rustix::fs::CWD,
-            dir,
-            rustix::fs::RenameFlags::EXCHANGE,
-        )
-        .map_err(|e| io(dir)(e.into()))?;
+        rustix::fs::renameat_with(rustix::fs::CWD, root, rustix::fs::CWD, dir, rustix::fs::RenameFlags::EXCHANGE)
+            .map_err(|e| io(dir)(e.into()))?;
         // `tmp` now holds the previous folder; dropping it removes it.
     } else {
         let path = tmp.keep();
@@ -160,15 +139,8 @@ pub fn diff(dir: &Path, files: &Files) -> Result<String, OutputError> {
             (_, None) => (shown.clone(), "/dev/null".to_owned()),
             _ => (shown.clone(), shown.clone()),
         };
-        let text =
-            similar::TextDiff::from_lines(old.map_or("", |s| &**s), new.map_or("", |s| &**s));
-        out.push_str(
-            &text
-                .unified_diff()
-                .context_radius(3)
-                .header(&a, &b)
-                .to_string(),
-        );
+        let text = similar::TextDiff::from_lines(old.map_or("", |s| &**s), new.map_or("", |s| &**s));
+        out.push_str(&text.unified_diff().context_radius(3).header(&a, &b).to_string());
     }
     Ok(out)
 }

@@ -71,12 +71,7 @@ pub struct AgentSettings {
 
 impl Default for AgentSettings {
     fn default() -> Self {
-        Self {
-            encoder: "nvh264enc".into(),
-            video_bitrate: 8000,
-            framerate: 60,
-            enable_resize: true,
-        }
+        Self { encoder: "nvh264enc".into(), video_bitrate: 8000, framerate: 60, enable_resize: true }
     }
 }
 
@@ -101,14 +96,8 @@ impl Default for IngressSettings {
             class_name: Some("nginx".into()),
             tls_secret_name: None,
             annotations: BTreeMap::from([
-                (
-                    "nginx.ingress.kubernetes.io/proxy-read-timeout".into(),
-                    "3600".into(),
-                ),
-                (
-                    "nginx.ingress.kubernetes.io/proxy-send-timeout".into(),
-                    "3600".into(),
-                ),
+                ("nginx.ingress.kubernetes.io/proxy-read-timeout".into(), "3600".into()),
+                ("nginx.ingress.kubernetes.io/proxy-send-timeout".into(), "3600".into()),
             ]),
         }
     }
@@ -126,10 +115,7 @@ pub struct NetworkPolicySettings {
 
 impl Default for NetworkPolicySettings {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            ingress_namespaces: vec!["ingress-nginx".into()],
-        }
+        Self { enabled: true, ingress_namespaces: vec!["ingress-nginx".into()] }
     }
 }
 
@@ -165,13 +151,7 @@ pub struct TurnSettings {
 
 impl Default for TurnSettings {
     fn default() -> Self {
-        Self {
-            host: None,
-            port: 3478,
-            protocol: "udp".into(),
-            tls: false,
-            shared_secret_ref: None,
-        }
+        Self { host: None, port: 3478, protocol: "udp".into(), tls: false, shared_secret_ref: None }
     }
 }
 
@@ -195,16 +175,12 @@ impl Settings {
             field,
             message,
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| vec![diag(None, None, format!("cannot read: {e}"))])?;
+        let text = std::fs::read_to_string(path).map_err(|e| vec![diag(None, None, format!("cannot read: {e}"))])?;
         let settings: Settings = if text.trim().is_empty() {
             Settings::default()
         } else {
             serde_yaml::from_str(&text).map_err(|e| {
-                let pos = e.location().map(|l| Pos {
-                    line: l.line(),
-                    col: l.column(),
-                });
+                let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
                 vec![diag(pos, None, e.to_string())]
             })?
         };
@@ -215,13 +191,7 @@ impl Settings {
         let loc = crate::locate::Locations::index(&text);
         Err(errs
             .into_iter()
-            .map(|(field, msg)| {
-                diag(
-                    loc.find(0, &crate::diagnostic::pointer(&field)),
-                    Some(field),
-                    msg,
-                )
-            })
+            .map(|(field, msg)| diag(loc.find(0, &crate::diagnostic::pointer(&field)), Some(field), msg))
             .collect())
     }
 
@@ -237,10 +207,7 @@ impl Settings {
         if let Err(e) = UrlTemplate::new(&self.url_template, &self.domain) {
             errs.push(("urlTemplate".into(), e));
         }
-        if !matches!(
-            self.agent.encoder.as_str(),
-            "nvh264enc" | "x264enc" | "vah264enc" | "auto"
-        ) {
+        if !matches!(self.agent.encoder.as_str(), "nvh264enc" | "x264enc" | "vah264enc" | "auto") {
             errs.push((
                 "agent.encoder".into(),
                 format!(
@@ -250,10 +217,7 @@ impl Settings {
             ));
         }
         if !matches!(self.turn.protocol.as_str(), "udp" | "tcp") {
-            errs.push((
-                "turn.protocol".into(),
-                format!("`{}` must be udp or tcp", self.turn.protocol),
-            ));
+            errs.push(("turn.protocol".into(), format!("`{}` must be udp or tcp", self.turn.protocol)));
         }
         errs
     }

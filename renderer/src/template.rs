@@ -17,16 +17,10 @@ impl UrlTemplate {
     pub fn new(source: &str, domain: &str) -> Result<Self, String> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.add_template_owned("url", source.to_owned())
-            .map_err(|e| format!("does not parse: {e}"))?;
-        let t = Self {
-            env,
-            domain: domain.to_owned(),
-        };
+        env.add_template_owned("url", source.to_owned()).map_err(|e| format!("does not parse: {e}"))?;
+        let t = Self { env, domain: domain.to_owned() };
         let sample = t.render_vars("session", "namespace", "user@example.com", "template")?;
-        host_of(&sample).ok_or_else(|| {
-            format!("renders to `{sample}`, which is not an http(s) URL with a host")
-        })?;
+        host_of(&sample).ok_or_else(|| format!("renders to `{sample}`, which is not an http(s) URL with a host"))?;
         Ok(t)
     }
 
@@ -35,13 +29,7 @@ impl UrlTemplate {
         self.render_vars(&s.name, &s.namespace, &s.user, &s.template)
     }
 
-    fn render_vars(
-        &self,
-        session: &str,
-        namespace: &str,
-        user: &str,
-        template: &str,
-    ) -> Result<String, String> {
+    fn render_vars(&self, session: &str, namespace: &str, user: &str, template: &str) -> Result<String, String> {
         let tmpl = self.env.get_template("url").map_err(|e| e.to_string())?;
         tmpl.render(context! {
             session, namespace, user, template,
@@ -58,10 +46,7 @@ pub fn host_of(url: &str) -> Option<String> {
     if !matches!(parsed.scheme(), "http" | "https") {
         return None;
     }
-    parsed
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .map(str::to_owned)
+    parsed.host_str().filter(|h| !h.is_empty()).map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -70,14 +55,9 @@ mod tests {
 
     #[test]
     fn undefined_variables_are_errors() {
-        let e = UrlTemplate::new("https://{{ sesion }}.{{ domain }}", "d.io")
-            .err()
-            .expect("strict");
+        let e = UrlTemplate::new("https://{{ sesion }}.{{ domain }}", "d.io").err().expect("strict");
         assert!(e.contains("undefined"), "{e}");
         assert!(UrlTemplate::new("https://{{ user_slug }}.{{ domain }}", "d.io").is_ok());
-        assert!(
-            UrlTemplate::new("{{ session }}", "d.io").is_err(),
-            "not a URL"
-        );
+        assert!(UrlTemplate::new("{{ session }}", "d.io").is_err(), "not a URL");
     }
 }

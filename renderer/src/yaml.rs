@@ -8,8 +8,7 @@ use serde::Serialize;
 pub fn document<T: Serialize>(v: &T) -> String {
     let mut out = String::with_capacity(2048);
     out.push_str("---\n");
-    serde_saphyr::to_fmt_writer(&mut out, v)
-        .unwrap_or_else(|e| unreachable!("rendered objects serialize: {e}"));
+    serde_saphyr::to_fmt_writer(&mut out, v).unwrap_or_else(|e| unreachable!("rendered objects serialize: {e}"));
     if !out.ends_with('\n') {
         out.push('\n');
     }

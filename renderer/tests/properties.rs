@@ -83,11 +83,7 @@ fn render_split(specs: &[Spec], files: usize, reverse: bool) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("templates.yaml"), TEMPLATES).expect("write");
     let mut chunks = vec![String::new(); files];
-    let order: Vec<&Spec> = if reverse {
-        specs.iter().rev().collect()
-    } else {
-        specs.iter().collect()
-    };
+    let order: Vec<&Spec> = if reverse { specs.iter().rev().collect() } else { specs.iter().collect() };
     for (i, s) in order.iter().enumerate() {
         chunks[i % files].push_str(&format!("---\n{}", yaml(s)));
     }
@@ -101,17 +97,13 @@ fn render_split(specs: &[Spec], files: usize, reverse: bool) -> String {
         paths.reverse();
     }
     paths.push(dir.path().to_owned());
-    let sessions = render(&paths, &Settings::default())
-        .unwrap_or_else(|e| panic!("valid input rejected: {e}"));
+    let sessions = render(&paths, &Settings::default()).unwrap_or_else(|e| panic!("valid input rejected: {e}"));
     stream(&sessions)
 }
 
 fn unique(specs: Vec<Spec>) -> Vec<Spec> {
     let mut seen = std::collections::BTreeSet::new();
-    specs
-        .into_iter()
-        .filter(|s| seen.insert((s.namespace.clone(), s.name.clone())))
-        .collect()
+    specs.into_iter().filter(|s| seen.insert((s.namespace.clone(), s.name.clone()))).collect()
 }
 
 proptest! {

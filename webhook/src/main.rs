@@ -1,6 +1,103 @@
-//! vdi-webhook: filled in by its own issue.
+//! `vdi-webhook`: parses flags (each also an environment variable), loads templates and the
+//! certificate, and serves the admission router over TLS until SIGTERM.
 
-fn main() {
-    eprintln!("vdi-webhook is not implemented yet");
-    std::process::exit(2);
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+
+use anyhow::Context;
+use clap::Parser;
+use vdi_webhook::{AppState, Metrics, Templates, app, metrics_app, server, tls};
+
+/// Mutating and validating admission webhook for VDI sessions (vdi.kasm.io): fills VDISession
+/// defaults from their template, injects /dev/shm, /dev/dri, the GPU limit, the password and the
+/// display environment into session Pods, gives session Secrets a random password, and rejects
+/// unsafe or invalid objects. HTTPS only (TLS 1.2/1.3, HTTP/1.1 and HTTP/2); the certificate is
+/// reloaded when its files change.
+///
+/// Endpoints: POST /mutate, POST /validate (AdmissionReview admission.k8s.io/v1), GET /healthz,
+/// GET /readyz, GET /metrics (Prometheus).
+#[derive(Parser)]
+#[command(name = "vdi-webhook", version, max_term_width = 100)]
+struct Cli {
+    /// Address to serve HTTPS on.
+    #[arg(long, env = "VDI_WEBHOOK_LISTEN", default_value = "0.0.0.0:8443")]
+    listen: SocketAddr,
+    /// PEM certificate chain (for example /tls/tls.crt from a cert-manager Secret).
+    #[arg(long, env = "VDI_WEBHOOK_TLS_CERT")]
+    tls_cert: PathBuf,
+    /// PEM private key.
+    #[arg(long, env = "VDI_WEBHOOK_TLS_KEY")]
+    tls_key: PathBuf,
+    /// Read VDITemplates from these files or folders instead of watching the cluster.
+    #[arg(long, env = "VDI_WEBHOOK_TEMPLATES", value_delimiter = ',')]
+    templates: Vec<PathBuf>,
+    /// Also serve /metrics over plain HTTP on this address (for scrapers without TLS).
+    #[arg(long, env = "VDI_WEBHOOK_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let loaded = tls::load(&cli.tls_cert, &cli.tls_key).context("loading the serving certificate")?;
+    metrics.cert_expiry.set(loaded.not_after);
+    let resolver = Arc::new(tls::Resolver::new(loaded.key));
+    let config = tls::server_config(resolver.clone())?;
+    let _watcher = tls::watch(cli.tls_cert.clone(), cli.tls_key.clone(), resolver, metrics.clone())?;
+
+    let templates = if cli.templates.is_empty() {
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to the cluster to watch VDITemplates (or pass --templates)")?;
+        Templates::from_cluster(client)
+    } else {
+        let t = Templates::from_files(&cli.templates).context("reading --templates")?;
+        if let Templates::Files(map) = &t {
+            tracing::info!(templates = map.len(), "templates loaded from files");
+        }
+        t
+    };
+    let state = AppState { templates, metrics };
+
+    let listener =
+        tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(metrics_addr) = cli.metrics_listen {
+        let ml =
+            tokio::net::TcpListener::bind(metrics_addr).await.with_context(|| format!("binding {metrics_addr}"))?;
+        tracing::info!(addr = %ml.local_addr()?, "serving plain-HTTP metrics");
+        let mut rx = stop_rx.clone();
+        tokio::spawn(server::serve_plain(ml, metrics_app(state.clone()), async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }));
+    }
+    tracing::info!(%addr, "listening (HTTPS)");
+    server::serve_tls(listener, config, app(state), async move {
+        server::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    })
+    .await;
+    drop(stop_rx);
+    Ok(())
 }

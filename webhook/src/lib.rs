@@ -1,0 +1,78 @@
+//! vdi-webhook: the mutating and validating admission server for VDI objects. `app` builds the
+//! whole HTTP surface (so tests call it in-process); `server` adds TLS, certificate reloading and
+//! graceful shutdown; the decisions themselves come from `vdi_crds` (the same code the renderer
+//! runs), so a rendered Pod passes admission unchanged.
+
+pub mod admission;
+pub mod metrics;
+pub mod mutate;
+pub mod password;
+pub mod server;
+pub mod templates;
+pub mod tls;
+pub mod validate;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+
+pub use metrics::Metrics;
+pub use templates::Templates;
+
+/// Largest AdmissionReview accepted. The API server's objects are at most 1.5 MiB in etcd; a
+/// review carries the object and the old object, with room to spare.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// VDITemplates, from files or the cluster.
+    pub templates: Templates,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The admission server's routes: `POST /mutate`, `POST /validate`, `GET /healthz`,
+/// `GET /readyz`, `GET /metrics`.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/mutate", post(mutate_handler))
+        .route("/validate", post(validate_handler))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_handler))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// The metrics routes alone, for `--metrics-listen` on a separate plain-HTTP port.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new().route("/metrics", get(metrics_handler)).with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.templates.is_ready() {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "templates not loaded yet").into_response()
+    }
+}
+
+async fn metrics_handler(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.encode()).into_response()
+}
+
+async fn mutate_handler(State(state): State<AppState>, body: Bytes) -> Response {
+    admission::handle(&state, admission::Mode::Mutate, &body)
+}
+
+async fn validate_handler(State(state): State<AppState>, body: Bytes) -> Response {
+    admission::handle(&state, admission::Mode::Validate, &body)
+}

@@ -1,0 +1,447 @@
+//! Admission decisions from AdmissionReviews shaped exactly as the API server sends them (uid,
+//! kind, resource, requestKind, userInfo, object, oldObject, dryRun, options), called in-process
+//! through the router; patches are applied to the request's object and the result checked.
+
+use axum::{
+    body::{Body, to_bytes},
+    http::{Request, StatusCode},
+};
+use base64::Engine;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use vdi_crds::{VDITemplate, VDITemplateSpec};
+use vdi_webhook::{AppState, Metrics, Templates, app};
+
+fn state() -> AppState {
+    let mut t = VDITemplate::new(
+        "ubuntu-desktop",
+        VDITemplateSpec {
+            image: "img:1".into(),
+            display_name: None,
+            description: None,
+            resources: Some(vdi_crds::TemplateResources {
+                default_gpu: Some(1),
+                max_gpu: Some(2),
+                default_memory: Some("8Gi".parse().expect("q")),
+                max_memory: Some("32Gi".parse().expect("q")),
+                default_cpu: Some("4".parse().expect("q")),
+            }),
+            env: vec![],
+            home: None,
+        },
+    );
+    t.metadata.name = Some("ubuntu-desktop".into());
+    AppState { templates: Templates::fixed([t]), metrics: std::sync::Arc::new(Metrics::new()) }
+}
+
+/// A review in the API server's shape around `object`.
+fn review(op: &str, group: &str, kind: &str, resource: &str, object: Value, old: Value, dry_run: bool) -> Value {
+    let version = if group.is_empty() { "v1" } else { "v1alpha1" };
+    let name = object.pointer("/metadata/name").or(old.pointer("/metadata/name")).cloned().unwrap_or(json!(""));
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "b5f0a6a2-2c1b-4d7e-9b3f-1f2e3d4c5b6a",
+            "kind": {"group": group, "version": version, "kind": kind},
+            "resource": {"group": group, "version": version, "resource": resource},
+            "requestKind": {"group": group, "version": version, "kind": kind},
+            "requestResource": {"group": group, "version": version, "resource": resource},
+            "name": name,
+            "namespace": "team",
+            "operation": op,
+            "userInfo": {"username": "jane@example.com", "groups": ["system:authenticated"]},
+            "object": object,
+            "oldObject": old,
+            "dryRun": dry_run,
+            "options": {"kind": if op == "CREATE" { "CreateOptions" } else { "UpdateOptions" }, "apiVersion": "meta.k8s.io/v1"}
+        }
+    })
+}
+
+async fn call(state: AppState, path: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+    let res = app(state)
+        .oneshot(
+            Request::post(path).header("content-type", "application/json").body(Body::from(body)).expect("request"),
+        )
+        .await
+        .expect("infallible");
+    let status = res.status();
+    (status, to_bytes(res.into_body(), usize::MAX).await.expect("body").to_vec())
+}
+
+/// Sends a review; returns the response object.
+async fn post(path: &str, review: &Value) -> Value {
+    let (status, body) = call(state(), path, serde_json::to_vec(review).expect("json")).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).expect("review json");
+    assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(v["kind"], "AdmissionReview");
+    assert_eq!(v["response"]["uid"], review["request"]["uid"]);
+    v["response"].clone()
+}
+
+/// The object after the response's patch (the object itself when there is none).
+fn patched(response: &Value, object: &Value) -> Value {
+    let mut doc = object.clone();
+    if let Some(p) = response["patch"].as_str() {
+        assert_eq!(response["patchType"], "JSONPatch");
+        let bytes = base64::engine::general_purpose::STANDARD.decode(p).expect("base64 patch");
+        let patch: json_patch::Patch = serde_json::from_slice(&bytes).expect("RFC 6902 patch");
+        json_patch::patch(&mut doc, &patch).expect("patch applies to the request's object");
+    }
+    doc
+}
+
+fn fixture_pod() -> Value {
+    let review: Value = serde_json::from_str(include_str!("fixtures/pod-create.json")).expect("fixture");
+    review["request"]["object"].clone()
+}
+
+#[tokio::test]
+async fn bare_session_pod_gets_everything_once() {
+    let review: Value = serde_json::from_str(include_str!("fixtures/pod-create.json")).expect("fixture");
+    let object = review["request"]["object"].clone();
+    let response = post("/mutate", &review).await;
+    assert_eq!(response["allowed"], true);
+    let pod = patched(&response, &object);
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(c["resources"]["limits"]["nvidia.com/gpu"], "1", "{response}\n{pod}");
+    let mounts: Vec<_> = c["volumeMounts"].as_array().expect("mounts").iter().map(|m| m["mountPath"].clone()).collect();
+    assert_eq!(mounts, [json!("/dev/shm"), json!("/dev/dri")]);
+    let shm = pod["spec"]["volumes"].as_array().expect("vols").iter().find(|v| v["name"] == "dshm").expect("dshm");
+    assert_eq!(shm["emptyDir"], json!({"medium": "Memory", "sizeLimit": "2Gi"}));
+    let env = c["env"].as_array().expect("env");
+    let pw = env.iter().find(|e| e["name"] == "SELKIES_BASIC_AUTH_PASSWORD").expect("password env");
+    assert_eq!(pw["valueFrom"]["secretKeyRef"], json!({"name": "alice-auth", "key": "password", "optional": false}));
+    assert!(env.iter().any(|e| e["name"] == "DISPLAY" && e["value"] == ":0"));
+    assert!(env.iter().any(|e| e["name"] == "PULSE_SERVER"));
+    // Fields this build does not model survive (the patch touches only what it adds).
+    assert_eq!(pod["metadata"]["managedFields"], object["metadata"]["managedFields"]);
+    assert_eq!(pod["spec"]["tolerations"], object["spec"]["tolerations"]);
+
+    // Second pass (reinvocationPolicy: IfNeeded): nothing more.
+    let mut again = review.clone();
+    again["request"]["object"] = pod;
+    let response = post("/mutate", &again).await;
+    assert!(response.get("patch").is_none_or(Value::is_null), "{response}");
+    // And the mutated Pod validates.
+    assert_eq!(post("/validate", &again).await["allowed"], true);
+}
+
+#[tokio::test]
+async fn every_rendered_example_pod_passes_with_an_empty_patch() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sessions = vdi_render::render(
+        &[root.join("examples/sessions"), root.join("examples/templates")],
+        &vdi_render::Settings::default(),
+    )
+    .expect("examples render");
+    assert!(!sessions.is_empty());
+    for s in &sessions {
+        for doc in serde_yaml::Deserializer::from_str(&s.yaml) {
+            let v: Value = serde::Deserialize::deserialize(doc).expect("yaml");
+            if v["kind"] == "Pod" {
+                let r = review("CREATE", "", "Pod", "pods", v.clone(), Value::Null, false);
+                let response = post("/mutate", &r).await;
+                assert_eq!(response["allowed"], true);
+                assert!(response.get("patch").is_none_or(Value::is_null), "{}/{}: {response}", s.namespace, s.name);
+                assert_eq!(post("/validate", &r).await["allowed"], true, "{}", s.name);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn cpu_only_pod_gets_no_gpu_and_no_dri() {
+    let mut pod = fixture_pod();
+    pod["metadata"]["annotations"]["vdi.kasm.io/gpu"] = json!("0");
+    let response = post("/mutate", &review("CREATE", "", "Pod", "pods", pod.clone(), Value::Null, false)).await;
+    let out = patched(&response, &pod);
+    assert!(out["spec"]["containers"][0]["resources"]["limits"].is_null());
+    assert!(!out.to_string().contains("/dev/dri"));
+}
+
+#[tokio::test]
+async fn pods_without_the_session_label_and_unknown_kinds_pass_unchanged() {
+    let mut pod = fixture_pod();
+    pod["metadata"]["labels"] = json!({"app": "other"});
+    for (path, r) in [
+        ("/mutate", review("CREATE", "", "Pod", "pods", pod.clone(), Value::Null, false)),
+        (
+            "/mutate",
+            review(
+                "CREATE",
+                "",
+                "ConfigMap",
+                "configmaps",
+                json!({"metadata": {"name": "x"}, "data": {}}),
+                Value::Null,
+                false,
+            ),
+        ),
+        (
+            "/validate",
+            review(
+                "CREATE",
+                "apps",
+                "Deployment",
+                "deployments",
+                json!({"metadata": {"name": "x"}, "spec": "nonsense"}),
+                Value::Null,
+                false,
+            ),
+        ),
+    ] {
+        let response = post(path, &r).await;
+        assert_eq!(response["allowed"], true);
+        assert!(response.get("patch").is_none_or(Value::is_null));
+    }
+}
+
+fn secret(data: Option<Value>) -> Value {
+    let mut s = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "alice-auth", "namespace": "team", "labels": {"vdi.kasm.io/session": "alice", "app.kubernetes.io/component": "auth"}}
+    });
+    if let Some(d) = data {
+        s["data"] = d;
+    }
+    s
+}
+
+#[tokio::test]
+async fn secret_gets_a_random_typable_password_once() {
+    let object = secret(None);
+    let r = review("CREATE", "", "Secret", "secrets", object.clone(), Value::Null, false);
+    let response = post("/mutate", &r).await;
+    let filled = patched(&response, &object);
+    let encoded = filled["data"]["password"].as_str().expect("password set");
+    let password =
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).expect("b64")).expect("utf8");
+    let symbols = password.chars().filter(|c| *c != '-').count();
+    assert!(symbols * 5 >= 128, "at least 128 bits: {symbols} base32 symbols");
+    assert!(password.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+    let other = patched(&post("/mutate", &r).await, &object);
+    assert_ne!(other["data"]["password"], filled["data"]["password"], "each Secret gets its own");
+
+    // Present already: never replaced.
+    let kept = secret(Some(json!({"password": "aHVudGVyMg=="})));
+    let response = post("/mutate", &review("CREATE", "", "Secret", "secrets", kept.clone(), Value::Null, false)).await;
+    assert!(response.get("patch").is_none_or(Value::is_null));
+    // An update that drops it is refused, and not silently refilled.
+    let drop = review("UPDATE", "", "Secret", "secrets", secret(None), kept, false);
+    assert!(post("/mutate", &drop).await.get("patch").is_none_or(Value::is_null));
+    let denied = post("/validate", &drop).await;
+    assert_eq!(denied["allowed"], false);
+    assert!(denied["status"]["message"].as_str().expect("message").contains("removes `password`"));
+}
+
+fn session(user: &str, template: &str, resources: Value, timeout: Option<&str>) -> Value {
+    let mut s = json!({
+        "apiVersion": "vdi.kasm.io/v1alpha1", "kind": "VDISession",
+        "metadata": {"name": "alice", "namespace": "team", "uid": "0d8f", "generation": 1},
+        "spec": {"user": user, "template": template}
+    });
+    if !resources.is_null() {
+        s["spec"]["resources"] = resources;
+    }
+    if let Some(t) = timeout {
+        s["spec"]["timeout"] = json!(t);
+    }
+    s
+}
+
+fn session_review(op: &str, object: Value, old: Value) -> Value {
+    review(op, "vdi.kasm.io", "VDISession", "vdisessions", object, old, false)
+}
+
+#[tokio::test]
+async fn session_defaults_come_from_the_template_else_builtin() {
+    let object = session("alice@example.com", "ubuntu-desktop", json!({"gpu": 2}), None);
+    let out = patched(&post("/mutate", &session_review("CREATE", object.clone(), Value::Null)).await, &object);
+    assert_eq!(out["spec"]["resources"], json!({"gpu": 2, "memory": "8Gi", "cpu": "4"}));
+    assert_eq!(out["spec"]["timeout"], "8h");
+    assert_eq!(out["metadata"]["uid"], "0d8f");
+
+    let unknown = session("alice@example.com", "nope", Value::Null, Some("2h"));
+    let out = patched(&post("/mutate", &session_review("CREATE", unknown.clone(), Value::Null)).await, &unknown);
+    assert_eq!(out["spec"]["resources"], json!({"gpu": 1, "memory": "4Gi", "cpu": "2"}));
+    assert_eq!(out["spec"]["timeout"], "2h");
+}
+
+async fn denial(r: &Value) -> String {
+    let response = post("/validate", r).await;
+    assert_eq!(response["allowed"], false, "{response}");
+    response["status"]["message"].as_str().unwrap_or("").to_owned()
+}
+
+#[tokio::test]
+async fn invalid_sessions_are_denied_with_a_clear_message() {
+    let ok = session("alice@example.com", "ubuntu-desktop", json!({"gpu": 2}), Some("10h"));
+    assert_eq!(post("/validate", &session_review("CREATE", ok.clone(), Value::Null)).await["allowed"], true);
+    let cases = [
+        (session("alice@example.com", "nope", Value::Null, None), "no VDITemplate named `nope`"),
+        (session("alice@example.com", "ubuntu-desktop", json!({"gpu": 3}), None), "allows at most 2"),
+        (session("alice@example.com", "ubuntu-desktop", json!({"memory": "64Gi"}), None), "out of bounds"),
+        (session("alice@example.com", "ubuntu-desktop", json!({"memory": "64Mi"}), None), "out of bounds"),
+        (session("alice@example.com", "ubuntu-desktop", Value::Null, Some("200h")), "168h"),
+    ];
+    for (object, want) in cases {
+        let msg = denial(&session_review("CREATE", object, Value::Null)).await;
+        assert!(msg.contains(want), "{want} in {msg}");
+    }
+    let msg =
+        denial(&session_review("UPDATE", session("bob@example.com", "ubuntu-desktop", Value::Null, None), ok.clone()))
+            .await;
+    assert!(msg.contains("spec.user cannot change"), "{msg}");
+    let mut other = ok.clone();
+    other["spec"]["template"] = json!("office");
+    let msg = denial(&session_review("UPDATE", other, ok)).await;
+    assert!(msg.contains("spec.template cannot change"), "{msg}");
+}
+
+#[tokio::test]
+async fn unsafe_session_pods_are_denied() {
+    let mutations: [(&str, fn(&mut Value)); 5] = [
+        ("must not be privileged", |p| p["spec"]["containers"][0]["securityContext"] = json!({"privileged": true})),
+        ("adds capability SYS_ADMIN", |p| {
+            p["spec"]["containers"][0]["securityContext"] = json!({"capabilities": {"add": ["SYS_ADMIN"]}})
+        }),
+        ("mounts host path /var/run/docker.sock", |p| {
+            p["spec"]["volumes"] = json!([{"name": "sock", "hostPath": {"path": "/var/run/docker.sock"}}])
+        }),
+        ("literal value", |p| {
+            p["spec"]["containers"][0]["env"] = json!([{"name": "SELKIES_BASIC_AUTH_PASSWORD", "value": "hunter2"}])
+        }),
+        ("host's namespaces", |p| p["spec"]["hostPID"] = json!(true)),
+    ];
+    for (want, mutate) in mutations {
+        let mut pod = fixture_pod();
+        mutate(&mut pod);
+        let msg = denial(&review("CREATE", "", "Pod", "pods", pod, Value::Null, false)).await;
+        assert!(msg.contains(want), "{want} in {msg}");
+        assert!(!msg.contains("hunter2"), "never echo a password");
+    }
+}
+
+#[tokio::test]
+async fn dry_run_is_answered_like_a_real_request() {
+    let pod = fixture_pod();
+    let real = post("/mutate", &review("CREATE", "", "Pod", "pods", pod.clone(), Value::Null, false)).await;
+    let dry = post("/mutate", &review("CREATE", "", "Pod", "pods", pod, Value::Null, true)).await;
+    assert_eq!(real, dry);
+    let bad = session("alice@example.com", "nope", Value::Null, None);
+    let mut dry_review = session_review("CREATE", bad.clone(), Value::Null);
+    dry_review["request"]["dryRun"] = json!(true);
+    assert_eq!(
+        post("/validate", &session_review("CREATE", bad, Value::Null)).await,
+        post("/validate", &dry_review).await
+    );
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_400_and_oversized_413() {
+    let valid: Value = serde_json::from_str(include_str!("fixtures/pod-create.json")).expect("fixture");
+    let mut v1beta1 = valid.clone();
+    v1beta1["apiVersion"] = json!("admission.k8s.io/v1beta1");
+    let mut no_uid = valid.clone();
+    no_uid["request"].as_object_mut().expect("request").remove("uid");
+    let mut wrong_kind = valid.clone();
+    wrong_kind["kind"] = json!("Pod");
+    let mut bad_request = valid.clone();
+    bad_request["request"]["operation"] = json!(42);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"not json at all".to_vec(), "not JSON"),
+        (b"".to_vec(), "not JSON"),
+        (b"[]".to_vec(), "expected kind AdmissionReview"),
+        (serde_json::to_vec(&wrong_kind).expect("json"), "expected kind AdmissionReview"),
+        (serde_json::to_vec(&v1beta1).expect("json"), "admission.k8s.io/v1"),
+        (serde_json::to_vec(&no_uid).expect("json"), "request.uid is missing"),
+        (serde_json::to_vec(&bad_request).expect("json"), "not a valid AdmissionReview"),
+    ];
+    for (body, want) in cases {
+        for path in ["/mutate", "/validate"] {
+            let (status, text) = call(state(), path, body.clone()).await;
+            let text = String::from_utf8_lossy(&text);
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{want}: {text}");
+            assert!(text.contains(want), "{want} in {text}");
+        }
+    }
+    let (status, _) = call(state(), "/mutate", vec![b' '; vdi_webhook::MAX_BODY + 1]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A review the API server needs answered, about an object that does not parse.
+    let mut unparsable = valid.clone();
+    unparsable["request"]["object"]["spec"]["containers"] = json!("desktop");
+    for path in ["/mutate", "/validate"] {
+        let response = post(path, &unparsable).await;
+        assert_eq!(response["allowed"], false);
+        assert!(response["status"]["message"].as_str().expect("msg").contains("does not parse"), "{response}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_kind_operation_and_result() {
+    let s = state();
+    let r = serde_json::to_vec(&serde_json::from_str::<Value>(include_str!("fixtures/pod-create.json")).expect("f"))
+        .expect("j");
+    let _ = call(s.clone(), "/mutate", r).await;
+    let _ = call(s.clone(), "/validate", b"{".to_vec()).await;
+    let res = app(s).oneshot(Request::get("/metrics").body(Body::empty()).expect("req")).await.expect("ok");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = to_bytes(res.into_body(), usize::MAX).await.expect("body");
+    for path in ["/healthz", "/readyz"] {
+        let res = app(state()).oneshot(Request::get(path).body(Body::empty()).expect("req")).await.expect("ok");
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+    }
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains(r#"vdi_webhook_admission_requests_total{endpoint="mutate",kind="Pod",operation="CREATE",result="patched"} 1"#), "{text}");
+    assert!(text.contains(r#"result="error""#), "{text}");
+    assert!(text.contains("vdi_webhook_admission_duration_seconds_bucket"), "{text}");
+    assert!(text.contains("vdi_webhook_certificate_expiry_timestamp_seconds"), "{text}");
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map("[a-zA-Z]{1,10}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes: never a panic, never a 5xx.
+        #[test]
+        fn arbitrary_bytes(body in prop::collection::vec(any::<u8>(), 0..2048), validate in any::<bool>()) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+            let (status, _) = rt.block_on(call(state(), if validate { "/validate" } else { "/mutate" }, body));
+            prop_assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST, "{status}");
+        }
+
+        /// Arbitrary JSON in the object of a session Pod, Secret or VDISession review.
+        #[test]
+        fn arbitrary_objects(spec in arb_json(), kind in 0usize..3, validate in any::<bool>()) {
+            let (group, k, res) = [("", "Pod", "pods"), ("", "Secret", "secrets"), ("vdi.kasm.io", "VDISession", "vdisessions")][kind];
+            let object = json!({"metadata": {"name": "a", "labels": {"vdi.kasm.io/session": "a", "app.kubernetes.io/component": "auth"}}, "spec": spec.clone(), "data": spec});
+            let r = review("CREATE", group, k, res, object, Value::Null, false);
+            let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+            let (status, body) = rt.block_on(call(state(), if validate { "/validate" } else { "/mutate" }, serde_json::to_vec(&r).expect("json")));
+            prop_assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST, "{status}: {}", String::from_utf8_lossy(&body));
+        }
+    }
+}
