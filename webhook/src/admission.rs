@@ -148,12 +148,11 @@ fn operation(op: &Operation) -> &'static str {
 fn canonical(review: AdmissionReview<DynamicObject>) -> Value {
     use base64::Engine;
     let mut v = serde_json::to_value(review).unwrap_or(Value::Null);
-    if let Some(patch) = v.pointer_mut("/response/patch") {
-        if let Some(bytes) =
+    if let Some(patch) = v.pointer_mut("/response/patch")
+        && let Some(bytes) =
             patch.as_array().map(|a| a.iter().filter_map(|b| b.as_u64()).map(|b| b as u8).collect::<Vec<u8>>())
-        {
-            *patch = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
-        }
+    {
+        *patch = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
     }
     v
 }

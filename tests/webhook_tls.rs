@@ -1,0 +1,304 @@
+//! `vdi-webhook` as the API server meets it: the real binary over real TLS, called by clients that
+//! verify its certificate against a test CA; patches applied and checked; the certificate rotated
+//! the way cert-manager and the kubelet do it (a `..data` symlink swap) while a connection stays
+//! open; SIGTERM ends it cleanly.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use base64::Engine;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::Value;
+use vdi_e2e::{bin, repo};
+
+struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Ca {
+    fn new(name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        Self { issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca") }
+    }
+
+    /// A leaf for `localhost`: (cert PEM, key PEM, DER).
+    fn leaf(&self, serial: u64) -> (String, String, Vec<u8>) {
+        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        params.serial_number = Some(serial.into());
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign");
+        (cert.pem(), key.serialize_pem(), cert.der().to_vec())
+    }
+
+    fn root_store(&self) -> rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.issuer.der().clone()).expect("root");
+        roots
+    }
+}
+
+fn client_config(ca: &Ca, alpn: &[&[u8]]) -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut c = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(ca.root_store())
+        .with_no_client_auth();
+    c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    c
+}
+
+/// Writes a pair the way a Kubernetes Secret volume does: files behind a `..data` symlink that is
+/// swapped atomically.
+fn install(dir: &Path, generation: u32, cert: &str, key: &str) {
+    let data = dir.join(format!("..gen{generation}"));
+    std::fs::create_dir_all(&data).expect("mkdir");
+    std::fs::write(data.join("tls.crt"), cert).expect("crt");
+    std::fs::write(data.join("tls.key"), key).expect("key");
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(format!("..gen{generation}"), &tmp).expect("symlink");
+    std::fs::rename(&tmp, dir.join("..data")).expect("swap");
+    for f in ["tls.crt", "tls.key"] {
+        if std::fs::symlink_metadata(dir.join(f)).is_err() {
+            std::os::unix::fs::symlink(format!("..data/{f}"), dir.join(f)).expect("link");
+        }
+    }
+}
+
+struct Webhook {
+    child: Child,
+    addr: SocketAddr,
+    metrics: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Webhook {
+    fn start(certs: &Path) -> Self {
+        let mut child = Command::new(bin("vdi-webhook"))
+            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--templates"])
+            .arg(repo().join("examples/templates"))
+            .arg("--tls-cert")
+            .arg(certs.join("tls.crt"))
+            .arg("--tls-key")
+            .arg(certs.join("tls.key"))
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start vdi-webhook");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let addr = line.split("addr=").nth(1).and_then(|a| a.split_whitespace().next()).map(str::to_owned);
+                if let Some(a) = addr {
+                    let _ = tx.send((line.contains("HTTPS"), a));
+                }
+                if let Ok(mut l) = sink.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            }
+        });
+        let (mut addr, mut metrics) = (None, None);
+        while addr.is_none() || metrics.is_none() {
+            let (https, a) = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {
+                panic!("vdi-webhook did not start: {}", log.lock().map(|l| l.clone()).unwrap_or_default())
+            });
+            let parsed: SocketAddr = a.parse().expect("addr");
+            if https { addr = Some(parsed) } else { metrics = Some(parsed) }
+        }
+        Self { child, addr: addr.expect("addr"), metrics: metrics.expect("metrics"), log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fixture() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(repo().join("webhook/tests/fixtures/pod-create.json")).expect("fixture"),
+    )
+    .expect("json")
+}
+
+fn reqwest_client(ca: &Ca, addr: SocketAddr, http2: bool) -> reqwest::Client {
+    let alpn: &[&[u8]] = if http2 { &[b"h2", b"http/1.1"] } else { &[b"http/1.1"] };
+    reqwest::Client::builder()
+        .use_preconfigured_tls(client_config(ca, alpn))
+        .resolve("localhost", addr)
+        .build()
+        .expect("client")
+}
+
+/// The DER of the certificate a fresh handshake gets.
+async fn presented_cert(ca: &Ca, addr: SocketAddr) -> Result<Vec<u8>, String> {
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(ca, &[b"http/1.1"])));
+    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+    let tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
+    let (_, conn) = tls.get_ref();
+    conn.peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c: &CertificateDer<'_>| c.to_vec())
+        .ok_or_else(|| "no cert".into())
+}
+
+#[tokio::test]
+async fn mutates_over_verified_tls_http1_and_http2() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = Ca::new("test ca");
+    let (cert, key, _) = ca.leaf(1);
+    install(dir.path(), 1, &cert, &key);
+    let hook = Webhook::start(dir.path());
+
+    let review = fixture();
+    for http2 in [false, true] {
+        let client = reqwest_client(&ca, hook.addr, http2);
+        let url = format!("https://localhost:{}/mutate", hook.addr.port());
+        let res = client.post(&url).json(&review).send().await.expect("request");
+        assert_eq!(res.version(), if http2 { reqwest::Version::HTTP_2 } else { reqwest::Version::HTTP_11 });
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.expect("json");
+        let patch = body["response"]["patch"].as_str().expect("patch");
+        let patch: json_patch::Patch =
+            serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(patch).expect("b64"))
+                .expect("patch");
+        let mut pod = review["request"]["object"].clone();
+        json_patch::patch(&mut pod, &patch).expect("applies");
+        assert_eq!(pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"], "1");
+        // Keep-alive: a second request on the same client reuses the connection and works.
+        let res = client.post(&url).body("not json").send().await.expect("request");
+        assert_eq!(res.status(), 400);
+    }
+    // A client that does not trust the CA cannot talk to it.
+    let stranger = Ca::new("other ca");
+    assert!(presented_cert(&stranger, hook.addr).await.is_err());
+    assert!(!hook.log().contains("hunter2"));
+}
+
+#[tokio::test]
+async fn rotated_certificate_is_served_to_new_handshakes_without_dropping_open_connections() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = Ca::new("test ca");
+    let (cert1, key1, der1) = ca.leaf(1);
+    install(dir.path(), 1, &cert1, &key1);
+    let hook = Webhook::start(dir.path());
+    assert_eq!(presented_cert(&ca, hook.addr).await.expect("handshake"), der1);
+
+    // One HTTP/1.1 connection held open across the rotation.
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(&ca, &[b"http/1.1"])));
+    let tcp = tokio::net::TcpStream::connect(hook.addr).await.expect("tcp");
+    let tls = connector.connect(ServerName::try_from("localhost").expect("name"), tcp).await.expect("tls");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.expect("h1");
+    tokio::spawn(conn);
+    let body = serde_json::to_vec(&fixture()).expect("json");
+    let send = |sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Full<hyper::body::Bytes>>| {
+        let req = hyper::Request::post("/mutate")
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(hyper::body::Bytes::from(body.clone())))
+            .expect("req");
+        sender.send_request(req)
+    };
+    assert_eq!(send(&mut sender).await.expect("before").status(), 200);
+
+    let (cert2, key2, der2) = ca.leaf(2);
+    install(dir.path(), 2, &cert2, &key2);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if presented_cert(&ca, hook.addr).await.ok().as_deref() == Some(&der2[..]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "new handshakes never got the new certificate: {}", hook.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The connection opened before the rotation still answers.
+    assert_eq!(send(&mut sender).await.expect("after rotation, same connection").status(), 200);
+
+    // The expiry gauge follows the new certificate.
+    let (_, parsed) = x509_parser::parse_x509_certificate(&der2).expect("x509");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let metrics =
+        reqwest::get(format!("http://{}/metrics", hook.metrics)).await.expect("metrics").text().await.expect("text");
+    assert!(
+        metrics.contains(&format!(
+            "vdi_webhook_certificate_expiry_timestamp_seconds {}",
+            parsed.validity().not_after.timestamp()
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"vdi_webhook_certificate_reloads_total{result="ok"}"#), "{metrics}");
+
+    // A broken pair is refused and the current certificate kept.
+    install(dir.path(), 3, "garbage", "garbage");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !hook.log().contains("keeping the current certificate") {
+        assert!(Instant::now() < deadline, "a bad pair was not reported: {}", hook.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(presented_cert(&ca, hook.addr).await.expect("still serving"), der2);
+}
+
+#[test]
+fn sigterm_exits_cleanly_and_bad_flags_fail() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = Ca::new("test ca");
+    let (cert, key, _) = ca.leaf(1);
+    install(dir.path(), 1, &cert, &key);
+    let mut hook = Webhook::start(dir.path());
+    let pid = hook.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let status = loop {
+        if let Some(s) = hook.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}: {}", hook.log());
+    assert!(hook.log().contains("shutting down"));
+
+    // Missing certificate files: a clear error naming the file, exit 1.
+    let out = Command::new(bin("vdi-webhook"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--templates",
+            "examples/templates",
+            "--tls-cert",
+            "/nonexistent/tls.crt",
+            "--tls-key",
+            "/nonexistent/tls.key",
+        ])
+        .current_dir(repo())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tls.crt"));
+    let out = Command::new(bin("vdi-webhook")).arg("--bogus").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let _: PathBuf = dir.path().to_owned();
+}
