@@ -303,7 +303,8 @@ async fn invalid_sessions_are_denied_with_a_clear_message() {
 
 #[tokio::test]
 async fn unsafe_session_pods_are_denied() {
-    let mutations: [(&str, fn(&mut Value)); 5] = [
+    type Edit = fn(&mut Value);
+    let mutations: [(&str, Edit); 5] = [
         ("must not be privileged", |p| p["spec"]["containers"][0]["securityContext"] = json!({"privileged": true})),
         ("adds capability SYS_ADMIN", |p| {
             p["spec"]["containers"][0]["securityContext"] = json!({"capabilities": {"add": ["SYS_ADMIN"]}})
