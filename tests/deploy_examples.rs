@@ -27,7 +27,51 @@ fn deploy_examples_build_and_validate() {
         assert!(v.status.success(), "examples/{name} fails kubernetes-validate --strict: {:?}", text(&v));
         checked.push(name);
     }
-    for expected in ["argocd", "flux", "gpu-time-slicing"] {
+    for expected in ["argocd", "flux", "gpu-time-slicing", "webhook"] {
         assert!(checked.iter().any(|c| c == expected), "examples/{expected} was checked: {checked:?}");
     }
+}
+
+/// The webhook configurations are scoped so an outage can never block anything but VDI objects.
+#[test]
+fn webhook_configurations_are_safely_scoped() {
+    let built = run(Command::new(tool("kubectl")).arg("kustomize").arg(repo().join("examples/webhook")));
+    let (yaml, err) = text(&built);
+    assert!(built.status.success(), "{err}");
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&yaml)
+        .map(|d| serde::Deserialize::deserialize(d).expect("yaml"))
+        .collect();
+    let configs: Vec<_> = docs
+        .iter()
+        .filter(|d| d["kind"] == "MutatingWebhookConfiguration" || d["kind"] == "ValidatingWebhookConfiguration")
+        .collect();
+    assert_eq!(configs.len(), 2);
+    for c in configs {
+        assert!(c["metadata"]["annotations"]["cert-manager.io/inject-ca-from"].as_str().is_some());
+        for w in c["webhooks"].as_sequence().expect("webhooks") {
+            let name = w["name"].as_str().unwrap_or("");
+            assert_eq!(w["admissionReviewVersions"], serde_yaml::Value::from(vec!["v1"]), "{name}");
+            assert_eq!(w["sideEffects"], "None", "{name}");
+            assert_eq!(w["failurePolicy"], "Fail", "{name}");
+            assert_eq!(w["matchPolicy"], "Equivalent", "{name}");
+            assert!(w["timeoutSeconds"].as_u64().is_some_and(|t| t <= 10), "{name}");
+            let excluded = serde_yaml::to_string(&w["namespaceSelector"]).expect("yaml");
+            assert!(excluded.contains("NotIn") && excluded.contains("kube-system"), "{name}: {excluded}");
+            for rule in w["rules"].as_sequence().expect("rules") {
+                let resources = serde_yaml::to_string(&rule["resources"]).expect("yaml");
+                if resources.contains("pods") || resources.contains("secrets") {
+                    let sel = serde_yaml::to_string(&w["objectSelector"]).expect("yaml");
+                    assert!(sel.contains("vdi.kasm.io/session"), "{name} is scoped to session objects: {sel}");
+                } else {
+                    assert_eq!(rule["apiGroups"], serde_yaml::Value::from(vec!["vdi.kasm.io"]), "{name}");
+                }
+            }
+        }
+    }
+    let deploy = docs.iter().find(|d| d["kind"] == "Deployment").expect("deployment");
+    assert_eq!(deploy["spec"]["replicas"], 2);
+    assert!(deploy["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"].is_mapping());
+    assert!(docs.iter().any(|d| d["kind"] == "PodDisruptionBudget"));
+    let role = docs.iter().find(|d| d["kind"] == "ClusterRole").expect("role");
+    assert_eq!(serde_yaml::to_string(&role["rules"]).expect("yaml").matches("verbs").count(), 1, "reads templates only");
 }
