@@ -38,9 +38,8 @@ fn webhook_configurations_are_safely_scoped() {
     let built = run(Command::new(tool("kubectl")).arg("kustomize").arg(repo().join("examples/webhook")));
     let (yaml, err) = text(&built);
     assert!(built.status.success(), "{err}");
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&yaml)
-        .map(|d| serde::Deserialize::deserialize(d).expect("yaml"))
-        .collect();
+    let docs: Vec<serde_yaml::Value> =
+        serde_yaml::Deserializer::from_str(&yaml).map(|d| serde::Deserialize::deserialize(d).expect("yaml")).collect();
     let configs: Vec<_> = docs
         .iter()
         .filter(|d| d["kind"] == "MutatingWebhookConfiguration" || d["kind"] == "ValidatingWebhookConfiguration")
@@ -73,5 +72,9 @@ fn webhook_configurations_are_safely_scoped() {
     assert!(deploy["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"].is_mapping());
     assert!(docs.iter().any(|d| d["kind"] == "PodDisruptionBudget"));
     let role = docs.iter().find(|d| d["kind"] == "ClusterRole").expect("role");
-    assert_eq!(serde_yaml::to_string(&role["rules"]).expect("yaml").matches("verbs").count(), 1, "reads templates only");
+    assert_eq!(
+        serde_yaml::to_string(&role["rules"]).expect("yaml").matches("verbs").count(),
+        1,
+        "reads templates only"
+    );
 }

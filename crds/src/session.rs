@@ -20,6 +20,7 @@ pub const EMAIL_PATTERN: &str = r"^[^@\s]+@[^@\s]+\.[^@\s]+$";
     group = "vdi.kasm.io",
     version = "v1alpha1",
     kind = "VDISession",
+    derive = "PartialEq",
     plural = "vdisessions",
     singular = "vdisession",
     shortname = "vdi",

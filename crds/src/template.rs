@@ -16,6 +16,7 @@ use crate::Quantity;
     group = "vdi.kasm.io",
     version = "v1alpha1",
     kind = "VDITemplate",
+    derive = "PartialEq",
     plural = "vditemplates",
     singular = "vditemplate",
     shortname = "vdit",

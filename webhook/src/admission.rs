@@ -1,19 +1,23 @@
 //! Reading AdmissionReviews and answering them. Malformed bodies get HTTP 400 with a message;
 //! well-formed reviews about objects that do not parse get `allowed: false` with the reason;
 //! kinds other than session Pods, session Secrets and VDISessions are allowed unchanged.
+//!
+//! The review is read zero-copy: the envelope into borrowed fields (with kube's `Operation` and
+//! `GroupVersionKind`), the objects kept as raw JSON and parsed once, straight into the typed
+//! object, only when the request is about a VDI object. Going through kube's
+//! `AdmissionReview<DynamicObject>` (a flattened `serde_json::Value`) cost more than the rest of a
+//! request together (scripts/bench-webhook, perf).
 
-use std::time::Instant;
+use std::{borrow::Cow, collections::BTreeMap, time::Instant};
 
 use axum::{
-    Json,
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use kube::core::{
-    DynamicObject,
-    admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation},
-};
-use serde_json::Value;
+use base64::Engine;
+use kube::core::{GroupVersionKind, admission::Operation};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use vdi_crds::labels;
 
 use crate::{AppState, metrics::RequestLabels, mutate, validate};
@@ -45,93 +49,205 @@ pub enum Target {
 #[error("{0}")]
 pub struct BadRequest(String);
 
-/// Parses a request body into an AdmissionRequest, with a message that says what is wrong.
-pub fn parse(body: &[u8]) -> Result<(AdmissionRequest<DynamicObject>, Value), BadRequest> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| BadRequest(format!("the body is not JSON: {e}")))?;
-    let field = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or("");
-    if field("kind") != "AdmissionReview" {
-        return Err(BadRequest(format!("expected kind AdmissionReview, got `{}`", field("kind"))));
-    }
-    if field("apiVersion") != "admission.k8s.io/v1" {
-        return Err(BadRequest(format!(
-            "expected apiVersion admission.k8s.io/v1, got `{}`; configure admissionReviewVersions: [v1]",
-            field("apiVersion")
-        )));
-    }
-    let request = value.get("request").ok_or_else(|| BadRequest("the AdmissionReview has no request".into()))?;
-    if request.get("uid").and_then(Value::as_str).is_none_or(str::is_empty) {
-        return Err(BadRequest("request.uid is missing".into()));
-    }
-    let raw_object = request.get("object").cloned().unwrap_or(Value::Null);
-    let review: AdmissionReview<DynamicObject> =
-        serde_json::from_value(value).map_err(|e| BadRequest(format!("not a valid AdmissionReview: {e}")))?;
-    let request = review.try_into().map_err(|_| BadRequest("the AdmissionReview has no request".into()))?;
-    Ok((request, raw_object))
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "apiVersion", default, borrow)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    request: Option<Request<'a>>,
 }
 
-fn target(req: &AdmissionRequest<DynamicObject>) -> Target {
-    let obj = req.object.as_ref().or(req.old_object.as_ref());
-    let has_label = |key: &str, value: Option<&str>| {
-        obj.and_then(|o| o.metadata.labels.as_ref())
-            .and_then(|l| l.get(key))
-            .is_some_and(|v| value.is_none_or(|want| v == want))
-    };
-    match (req.kind.group.as_str(), req.kind.kind.as_str()) {
-        ("", "Pod") if has_label(labels::SESSION, None) => Target::SessionPod,
-        ("", "Secret")
-            if has_label(labels::SESSION, None) && has_label(labels::COMPONENT, Some(labels::COMPONENT_AUTH)) =>
-        {
-            Target::SessionSecret
+/// The parts of an AdmissionRequest the webhook uses; the objects stay raw JSON.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request<'a> {
+    /// Copied into the response.
+    #[serde(default, borrow)]
+    pub uid: Option<Cow<'a, str>>,
+    /// Kind of the object.
+    pub kind: GroupVersionKind,
+    /// CREATE, UPDATE, DELETE or CONNECT.
+    pub operation: Operation,
+    /// Object name (may be empty on CREATE with generateName).
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
+    /// Namespace.
+    #[serde(default, borrow)]
+    pub namespace: Option<Cow<'a, str>>,
+    /// Dry run: answered exactly like a real request.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The object as sent.
+    #[serde(default, borrow)]
+    pub object: Option<&'a RawValue>,
+    /// The previous object (UPDATE, DELETE).
+    #[serde(default, borrow)]
+    pub old_object: Option<&'a RawValue>,
+}
+
+impl Request<'_> {
+    /// The object, unless absent or `null`.
+    pub fn object(&self) -> Option<&RawValue> {
+        self.object.filter(|o| o.get() != "null")
+    }
+
+    /// The old object, unless absent or `null`.
+    pub fn old_object(&self) -> Option<&RawValue> {
+        self.old_object.filter(|o| o.get() != "null")
+    }
+}
+
+/// Parses a request body, with a message that says what is wrong.
+pub fn parse(body: &[u8]) -> Result<Request<'_>, BadRequest> {
+    let text = std::str::from_utf8(body).map_err(|e| BadRequest(format!("the body is not JSON: {e}")))?;
+    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| {
+        // One pass on the happy path; on failure, a second look tells bad JSON from a bad review.
+        match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Err(syntax) => BadRequest(format!("the body is not JSON: {syntax}")),
+            Ok(_) => BadRequest(format!("not a valid AdmissionReview: {e}")),
         }
+    })?;
+    let kind = envelope.kind.as_deref().unwrap_or("");
+    if kind != "AdmissionReview" {
+        return Err(BadRequest(format!("expected kind AdmissionReview, got `{kind}`")));
+    }
+    let version = envelope.api_version.as_deref().unwrap_or("");
+    if version != "admission.k8s.io/v1" {
+        return Err(BadRequest(format!(
+            "expected apiVersion admission.k8s.io/v1, got `{version}`; configure admissionReviewVersions: [v1]"
+        )));
+    }
+    let request = envelope.request.ok_or_else(|| BadRequest("the AdmissionReview has no request".into()))?;
+    if request.uid.as_deref().is_none_or(str::is_empty) {
+        return Err(BadRequest("request.uid is missing".into()));
+    }
+    Ok(request)
+}
+
+fn target(req: &Request<'_>) -> Target {
+    match (req.kind.group.as_str(), req.kind.kind.as_str()) {
         (vdi_crds::GROUP, "VDISession") => Target::Session,
+        // Whether it is a *session* Pod or Secret is decided on the typed object (the webhook
+        // configuration's objectSelector already sends only those).
+        ("", "Pod") => Target::SessionPod,
+        ("", "Secret") => Target::SessionSecret,
         _ => Target::Other,
     }
 }
 
-/// A decision: the response, and its result label for metrics.
+/// True when `labels` mark a session object (and, for Secrets, the auth Secret).
+pub fn is_session_object(target: Target, labels: Option<&BTreeMap<String, String>>) -> bool {
+    let Some(labels) = labels else { return false };
+    if !labels.contains_key(labels::SESSION) {
+        return false;
+    }
+    match target {
+        Target::SessionSecret => labels.get(labels::COMPONENT).is_some_and(|c| c == labels::COMPONENT_AUTH),
+        _ => true,
+    }
+}
+
+/// A decision about one request.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
-    /// The review response.
-    pub response: AdmissionResponse,
-    /// `allowed`, `patched`, `denied` or `error`.
+    /// Allowed or denied.
+    pub allowed: bool,
+    /// Why it was denied.
+    pub message: Option<String>,
+    /// Changes to the object (never empty when present).
+    pub patch: Option<json_patch::Patch>,
+    /// `allowed`, `patched`, `denied` or `error`, for metrics.
     pub result: &'static str,
 }
 
 impl Decision {
     /// Allowed unchanged.
-    pub fn allow(req: &AdmissionRequest<DynamicObject>) -> Self {
-        Self { response: AdmissionResponse::from(req), result: "allowed" }
+    pub fn allow() -> Self {
+        Self { allowed: true, message: None, patch: None, result: "allowed" }
     }
 
     /// Denied with a message for the person who applied the object.
-    pub fn deny(req: &AdmissionRequest<DynamicObject>, message: impl ToString) -> Self {
-        Self { response: AdmissionResponse::from(req).deny(message), result: "denied" }
+    pub fn deny(message: impl Into<String>) -> Self {
+        Self { allowed: false, message: Some(message.into()), patch: None, result: "denied" }
     }
 
     /// The object did not parse: denied, counted as an error.
-    pub fn unreadable(req: &AdmissionRequest<DynamicObject>, message: impl ToString) -> Self {
-        Self { response: AdmissionResponse::from(req).deny(message), result: "error" }
+    pub fn unreadable(message: impl Into<String>) -> Self {
+        Self { allowed: false, message: Some(message.into()), patch: None, result: "error" }
     }
 
     /// Allowed with a JSON Patch (allowed unchanged when the patch is empty).
-    pub fn patch(req: &AdmissionRequest<DynamicObject>, patch: json_patch::Patch) -> Self {
+    pub fn patch(patch: json_patch::Patch) -> Self {
         if patch.0.is_empty() {
-            return Self::allow(req);
+            return Self::allow();
         }
-        match AdmissionResponse::from(req).with_patch(patch) {
-            Ok(response) => Self { response, result: "patched" },
-            Err(e) => Self::unreadable(req, format!("internal error serializing the patch: {e}")),
-        }
+        Self { allowed: true, message: None, patch: Some(patch), result: "patched" }
     }
 }
 
 /// Decides one parsed request.
-pub fn decide(state: &AppState, mode: Mode, req: &AdmissionRequest<DynamicObject>, raw: &Value) -> Decision {
-    let target = target(req);
-    match (mode, target) {
-        (_, Target::Other) => Decision::allow(req),
-        (Mode::Mutate, t) => mutate::mutate(state, t, req, raw),
+pub fn decide(state: &AppState, mode: Mode, req: &Request<'_>) -> Decision {
+    match (mode, target(req)) {
+        (_, Target::Other) => Decision::allow(),
+        (Mode::Mutate, t) => mutate::mutate(state, t, req),
         (Mode::Validate, t) => validate::validate(state, t, req),
     }
+}
+
+#[derive(Serialize)]
+struct ReviewOut<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    /// base64 of the JSON Patch, as the API documents `[]byte`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+}
+
+#[derive(Serialize)]
+struct StatusOut<'a> {
+    code: u16,
+    message: &'a str,
+    reason: &'static str,
+}
+
+/// The AdmissionReview answering `uid` with `decision`.
+pub fn review_json(uid: &str, decision: &Decision) -> Vec<u8> {
+    let patch = decision
+        .patch
+        .as_ref()
+        .map(|p| base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(p).unwrap_or_default()));
+    let status = decision.message.as_deref().map(|message| StatusOut {
+        code: if decision.result == "error" { 400 } else { 403 },
+        message,
+        reason: if decision.result == "error" { "BadRequest" } else { "Forbidden" },
+    });
+    let out = ReviewOut {
+        api_version: "admission.k8s.io/v1",
+        kind: "AdmissionReview",
+        response: ResponseOut {
+            uid,
+            allowed: decision.allowed,
+            status,
+            patch_type: patch.as_ref().map(|_| "JSONPatch"),
+            patch,
+        },
+    };
+    serde_json::to_vec(&out).unwrap_or_default()
 }
 
 fn operation(op: &Operation) -> &'static str {
@@ -141,20 +257,6 @@ fn operation(op: &Operation) -> &'static str {
         Operation::Delete => "DELETE",
         Operation::Connect => "CONNECT",
     }
-}
-
-/// The review as JSON with `response.patch` base64-encoded, the form the API documents for
-/// `[]byte` (kube-core writes the bytes as a number array, which Go also accepts).
-fn canonical(review: AdmissionReview<DynamicObject>) -> Value {
-    use base64::Engine;
-    let mut v = serde_json::to_value(review).unwrap_or(Value::Null);
-    if let Some(patch) = v.pointer_mut("/response/patch")
-        && let Some(bytes) =
-            patch.as_array().map(|a| a.iter().filter_map(|b| b.as_u64()).map(|b| b as u8).collect::<Vec<u8>>())
-    {
-        *patch = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
-    }
-    v
 }
 
 /// Answers one HTTP request body.
@@ -175,16 +277,15 @@ pub fn handle(state: &AppState, mode: Mode, body: &[u8]) -> Response {
             };
             ((StatusCode::BAD_REQUEST, e.to_string()).into_response(), labels)
         }
-        Ok((req, raw)) => {
-            let decision = decide(state, mode, &req, &raw);
-            let name = req.name.as_str();
-            let ns = req.namespace.as_deref().unwrap_or("");
-            if decision.result == "denied" || decision.result == "error" {
-                tracing::info!(endpoint, uid = %req.uid, kind = %req.kind.kind, %ns, %name, dry_run = req.dry_run,
-                    result = decision.result, reason = %decision.response.result.message, "admission");
+        Ok(req) => {
+            let decision = decide(state, mode, &req);
+            let uid = req.uid.as_deref().unwrap_or("");
+            if !decision.allowed {
+                tracing::info!(endpoint, uid, kind = %req.kind.kind, ns = req.namespace.as_deref().unwrap_or(""),
+                    name = req.name.as_deref().unwrap_or(""), dry_run = req.dry_run, result = decision.result,
+                    reason = decision.message.as_deref().unwrap_or(""), "admission denied");
             } else {
-                tracing::debug!(endpoint, uid = %req.uid, kind = %req.kind.kind, %ns, %name, dry_run = req.dry_run,
-                    result = decision.result, "admission");
+                tracing::debug!(endpoint, uid, kind = %req.kind.kind, dry_run = req.dry_run, result = decision.result, "admission");
             }
             let labels = RequestLabels {
                 endpoint: endpoint.into(),
@@ -192,7 +293,8 @@ pub fn handle(state: &AppState, mode: Mode, body: &[u8]) -> Response {
                 operation: operation(&req.operation).into(),
                 result: decision.result.into(),
             };
-            (Json(canonical(decision.response.into_review())).into_response(), labels)
+            let body = review_json(uid, &decision);
+            (([(header::CONTENT_TYPE, "application/json")], body).into_response(), labels)
         }
     };
     state.metrics.requests.get_or_create(&labels).inc();

@@ -1,7 +1,8 @@
 //! Mutations, each computed as "typed object before → typed object after" and sent as the JSON
 //! Patch between the two, so fields this build does not know are never touched:
 //! VDISession defaults, session Pod injection (`vdi_crds::pod::ensure`, the renderer's code) and
-//! the session Secret's random password.
+//! the session Secret's random password. When nothing changes (a Pod the renderer produced) no
+//! JSON is built at all.
 
 use std::collections::BTreeMap;
 
@@ -9,57 +10,103 @@ use k8s_openapi::{
     ByteString,
     api::core::v1::{Pod, Secret},
 };
-use kube::core::{
-    DynamicObject,
-    admission::{AdmissionRequest, Operation},
-};
+use kube::core::admission::Operation;
 use serde::{Serialize, de::DeserializeOwned};
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
 use vdi_crds::{VDISession, defaults, pod};
 
 use crate::{
     AppState,
-    admission::{Decision, Target},
+    admission::{Decision, Request, Target},
     password,
 };
 
-/// Parses the request's object as `T`.
-pub fn typed<T: DeserializeOwned>(raw: &Value, what: &str) -> Result<T, String> {
-    serde_json::from_value(raw.clone()).map_err(|e| format!("the {what} in the request does not parse: {e}"))
+/// Parses a raw object as `T`.
+pub fn typed<T: DeserializeOwned>(raw: &RawValue, what: &str) -> Result<T, String> {
+    serde_json::from_str(raw.get()).map_err(|e| format!("the {what} in the request does not parse: {e}"))
 }
 
 fn to_json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-/// The mutation for one request.
-pub fn mutate(state: &AppState, target: Target, req: &AdmissionRequest<DynamicObject>, raw: &Value) -> Decision {
-    if raw.is_null() {
-        return Decision::allow(req); // DELETE and CONNECT carry no object to change.
+fn diff<T: Serialize + PartialEq>(before: &T, after: &T) -> json_patch::Patch {
+    if before == after {
+        return json_patch::Patch(Vec::new());
     }
+    json_patch::diff(&to_json(before), &to_json(after))
+}
+
+/// The mutation for one request.
+pub fn mutate(state: &AppState, target: Target, req: &Request<'_>) -> Decision {
+    let Some(raw) = req.object() else {
+        return Decision::allow(); // DELETE and CONNECT carry no object to change.
+    };
     let result = match target {
         Target::Session => session(state, raw),
         Target::SessionPod if req.operation == Operation::Create => session_pod(raw),
         Target::SessionSecret => session_secret(req, raw),
-        _ => return Decision::allow(req),
+        _ => return Decision::allow(),
     };
     match result {
-        Ok(patch) => Decision::patch(req, patch),
-        Err(e) => Decision::unreadable(req, e),
+        Ok(Ok(patch)) => Decision::patch(patch),
+        Ok(Err(e)) => Decision::unreadable(e),
+        Err(NotOurs) => Decision::allow(),
     }
 }
 
-fn session(state: &AppState, raw: &Value) -> Result<json_patch::Patch, String> {
-    let before: VDISession = typed(raw, "VDISession")?;
-    let template = state.templates.get(&before.spec.template);
-    let mut after = before.clone();
-    defaults::fill_defaults(&mut after, template.as_deref());
-    Ok(json_patch::diff(&to_json(&before), &to_json(&after)))
+/// The object is not a session object (no session label): left alone.
+pub struct NotOurs;
+
+/// Parses a Pod or Secret and checks it is a session object.
+pub fn session_object<
+    T: DeserializeOwned + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+>(
+    raw: &RawValue,
+    target: Target,
+    what: &str,
+) -> Result<Result<T, String>, NotOurs> {
+    match typed::<T>(raw, what) {
+        Ok(obj) if crate::admission::is_session_object(target, obj.metadata().labels.as_ref()) => Ok(Ok(obj)),
+        Ok(_) => Err(NotOurs),
+        // A body that does not parse: say so only when it claims to be a session object.
+        Err(e) => match serde_json::from_str::<LabelsProbe>(raw.get()) {
+            Ok(p) if crate::admission::is_session_object(target, p.metadata.labels.as_ref()) => Ok(Err(e)),
+            _ => Err(NotOurs),
+        },
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct LabelsProbe {
+    metadata: LabelsMeta,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct LabelsMeta {
+    labels: Option<BTreeMap<String, String>>,
+}
+
+fn session(state: &AppState, raw: &RawValue) -> Result<Result<json_patch::Patch, String>, NotOurs> {
+    Ok(typed::<VDISession>(raw, "VDISession").map(|before| {
+        let template = state.templates.get(&before.spec.template);
+        let mut after = before.clone();
+        defaults::fill_defaults(&mut after, template.as_deref());
+        diff(&before, &after)
+    }))
 }
 
 /// The patch admission applies to a session Pod (empty for a Pod the renderer produced).
-pub fn session_pod(raw: &Value) -> Result<json_patch::Patch, String> {
-    let before: Pod = typed(raw, "Pod")?;
+pub fn session_pod(raw: &RawValue) -> Result<Result<json_patch::Patch, String>, NotOurs> {
+    Ok(match session_object::<Pod>(raw, Target::SessionPod, "Pod")? {
+        Ok(before) => pod_patch(before),
+        Err(e) => Err(e),
+    })
+}
+
+fn pod_patch(before: Pod) -> Result<json_patch::Patch, String> {
     let needs = match pod::PodNeeds::from_pod(&before) {
         Some(Ok(needs)) => needs,
         Some(Err(e)) => return Err(e),
@@ -67,27 +114,30 @@ pub fn session_pod(raw: &Value) -> Result<json_patch::Patch, String> {
     };
     let mut after = before.clone();
     pod::ensure(&mut after, &needs);
-    Ok(json_patch::diff(&to_json(&before), &to_json(&after)))
+    Ok(diff(&before, &after))
 }
 
-fn has_password(secret: &Secret) -> bool {
+/// True when the Secret carries a password (in `data` or `stringData`).
+pub fn has_password(secret: &Secret) -> bool {
     secret.data.as_ref().is_some_and(|d| d.contains_key(pod::PASSWORD_KEY))
         || secret.string_data.as_ref().is_some_and(|d| d.contains_key(pod::PASSWORD_KEY))
 }
 
-fn session_secret(req: &AdmissionRequest<DynamicObject>, raw: &Value) -> Result<json_patch::Patch, String> {
-    let before: Secret = typed(raw, "Secret")?;
+fn session_secret(req: &Request<'_>, raw: &RawValue) -> Result<Result<json_patch::Patch, String>, NotOurs> {
+    Ok(match session_object::<Secret>(raw, Target::SessionSecret, "Secret")? {
+        Ok(before) => secret_patch(req, before),
+        Err(e) => Err(e),
+    })
+}
+
+fn secret_patch(req: &Request<'_>, before: Secret) -> Result<json_patch::Patch, String> {
     if has_password(&before) {
         return Ok(json_patch::Patch(Vec::new()));
     }
     // An update that drops an existing password is for validation to refuse, not to paper over
     // with a new one.
     if req.operation == Operation::Update {
-        let old: Option<Secret> = req
-            .old_object
-            .as_ref()
-            .and_then(|o| serde_json::to_value(o).ok())
-            .and_then(|v| serde_json::from_value(v).ok());
+        let old: Option<Secret> = req.old_object().and_then(|o| typed(o, "old Secret").ok());
         if old.as_ref().is_some_and(has_password) {
             return Ok(json_patch::Patch(Vec::new()));
         }
@@ -95,5 +145,5 @@ fn session_secret(req: &AdmissionRequest<DynamicObject>, raw: &Value) -> Result<
     let secret = password::generate().map_err(|e| format!("the OS random source failed: {e}"))?;
     let mut after = before.clone();
     after.data.get_or_insert_with(BTreeMap::new).insert(pod::PASSWORD_KEY.into(), ByteString(secret.into_bytes()));
-    Ok(json_patch::diff(&to_json(&before), &to_json(&after)))
+    Ok(diff(&before, &after))
 }

@@ -14,7 +14,7 @@ use vdi_crds::VDITemplate;
 #[derive(Clone)]
 pub enum Templates {
     /// Loaded from files at start-up.
-    Files(Arc<BTreeMap<String, VDITemplate>>),
+    Files(Arc<BTreeMap<String, Arc<VDITemplate>>>),
     /// Watched in the cluster.
     Cluster(Store<VDITemplate>, Arc<std::sync::atomic::AtomicBool>),
 }
@@ -43,7 +43,8 @@ impl Templates {
         if !problems.is_empty() {
             return Err(TemplatesError::Invalid(vdi_render::Diagnostics(problems)));
         }
-        let map = input.templates.into_iter().filter_map(|(t, _)| Some((t.metadata.name.clone()?, t))).collect();
+        let map =
+            input.templates.into_iter().filter_map(|(t, _)| Some((t.metadata.name.clone()?, Arc::new(t)))).collect();
         Ok(Self::Files(Arc::new(map)))
     }
 
@@ -75,13 +76,15 @@ impl Templates {
 
     /// A fixed set, for tests.
     pub fn fixed(templates: impl IntoIterator<Item = VDITemplate>) -> Self {
-        Self::Files(Arc::new(templates.into_iter().filter_map(|t| Some((t.metadata.name.clone()?, t))).collect()))
+        Self::Files(Arc::new(
+            templates.into_iter().filter_map(|t| Some((t.metadata.name.clone()?, Arc::new(t)))).collect(),
+        ))
     }
 
     /// The template named `name`.
     pub fn get(&self, name: &str) -> Option<Arc<VDITemplate>> {
         match self {
-            Self::Files(map) => map.get(name).cloned().map(Arc::new),
+            Self::Files(map) => map.get(name).cloned(),
             Self::Cluster(store, _) => store.get(&ObjectRef::new(name)),
         }
     }

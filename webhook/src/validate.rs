@@ -3,50 +3,55 @@
 //! Secrets that keep their password.
 
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::core::{
-    DynamicObject,
-    admission::{AdmissionRequest, Operation},
-};
-use serde_json::Value;
+use kube::core::admission::Operation;
 use vdi_crds::{VDISession, defaults, pod};
 
 use crate::{
     AppState,
-    admission::{Decision, Target},
-    mutate::typed,
+    admission::{Decision, Request, Target},
+    mutate::{NotOurs, has_password, session_object, typed},
 };
 
-fn raw(obj: Option<&DynamicObject>) -> Value {
-    obj.and_then(|o| serde_json::to_value(o).ok()).unwrap_or(Value::Null)
-}
-
 /// The validation of one request.
-pub fn validate(state: &AppState, target: Target, req: &AdmissionRequest<DynamicObject>) -> Decision {
+pub fn validate(state: &AppState, target: Target, req: &Request<'_>) -> Decision {
     if !matches!(req.operation, Operation::Create | Operation::Update) {
-        return Decision::allow(req);
+        return Decision::allow();
     }
-    let object = raw(req.object.as_ref());
+    let Some(object) = req.object() else { return Decision::unreadable("the request carries no object") };
     let result = match target {
-        Target::Session => session(state, req, &object),
-        Target::SessionPod => typed::<Pod>(&object, "Pod").map(|p| {
-            let errs = pod::check(&p);
-            (!errs.is_empty()).then(|| format!("unsafe session Pod: {errs}"))
-        }),
-        Target::SessionSecret => secret(req, &object),
+        Target::Session => session(state, req, object),
+        Target::SessionPod => match session_object::<Pod>(object, target, "Pod") {
+            Err(NotOurs) => return Decision::allow(),
+            Ok(parsed) => parsed.map(|p| {
+                let errs = pod::check(&p);
+                (!errs.is_empty()).then(|| format!("unsafe session Pod: {errs}"))
+            }),
+        },
+        Target::SessionSecret => match session_object::<Secret>(object, target, "Secret") {
+            Err(NotOurs) => return Decision::allow(),
+            Ok(parsed) => parsed.and_then(|new| secret(req, &new)),
+        },
         Target::Other => Ok(None),
     };
     match result {
-        Ok(None) => Decision::allow(req),
-        Ok(Some(message)) => Decision::deny(req, message),
-        Err(e) => Decision::unreadable(req, e),
+        Ok(None) => Decision::allow(),
+        Ok(Some(message)) => Decision::deny(message),
+        Err(e) => Decision::unreadable(e),
     }
 }
 
-fn session(state: &AppState, req: &AdmissionRequest<DynamicObject>, object: &Value) -> Result<Option<String>, String> {
+fn session(
+    state: &AppState,
+    req: &Request<'_>,
+    object: &serde_json::value::RawValue,
+) -> Result<Option<String>, String> {
     let s: VDISession = typed(object, "VDISession")?;
     let mut problems = Vec::new();
     if req.operation == Operation::Update {
-        let old: VDISession = typed(&raw(req.old_object.as_ref()), "old VDISession")?;
+        let old: VDISession = match req.old_object() {
+            Some(o) => typed(o, "old VDISession")?,
+            None => return Err("an UPDATE without oldObject".into()),
+        };
         if old.spec.user != s.spec.user {
             problems.push(format!(
                 "spec.user cannot change (was {}, now {}); create a new session for another user",
@@ -60,7 +65,8 @@ fn session(state: &AppState, req: &AdmissionRequest<DynamicObject>, object: &Val
             ));
         }
     }
-    let namespace = req.namespace.clone().or_else(|| s.metadata.namespace.clone()).unwrap_or_default();
+    let namespace =
+        req.namespace.as_deref().map(str::to_owned).or_else(|| s.metadata.namespace.clone()).unwrap_or_default();
     let template = state.templates.get(&s.spec.template);
     if let Err(errs) = defaults::resolve(&s, template.as_deref(), &namespace) {
         problems.extend(errs.0.iter().map(ToString::to_string));
@@ -68,14 +74,13 @@ fn session(state: &AppState, req: &AdmissionRequest<DynamicObject>, object: &Val
     Ok((!problems.is_empty()).then(|| problems.join("; ")))
 }
 
-fn secret(req: &AdmissionRequest<DynamicObject>, object: &Value) -> Result<Option<String>, String> {
+fn secret(req: &Request<'_>, new: &Secret) -> Result<Option<String>, String> {
     if req.operation != Operation::Update {
         return Ok(None);
     }
-    let has = |s: &Secret| s.data.as_ref().is_some_and(|d| d.contains_key(pod::PASSWORD_KEY));
-    let new: Secret = typed(object, "Secret")?;
-    let old: Secret = typed(&raw(req.old_object.as_ref()), "old Secret")?;
-    Ok((has(&old) && !has(&new)).then(|| {
+    let Some(old) = req.old_object() else { return Ok(None) };
+    let old: Secret = typed(old, "old Secret")?;
+    Ok((has_password(&old) && !has_password(new)).then(|| {
         format!(
             "this update removes `{}` from the session Secret; the desktop would lose its password. Apply it without touching data (server-side apply), or delete the session",
             pod::PASSWORD_KEY
