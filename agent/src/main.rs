@@ -1,6 +1,92 @@
-//! vdi-agent: filled in by its own issue.
+//! `vdi-agent`: checks its settings (a password is mandatory), opens the display, chooses an
+//! encoder that works, then serves the web client and signalling until SIGTERM.
 
-fn main() {
-    eprintln!("vdi-agent is not implemented yet");
-    std::process::exit(2);
+use std::{net::SocketAddr, process::ExitCode, sync::Arc};
+
+use clap::Parser;
+use vdi_agent::{encoder, http, input, metrics::Metrics, session::Agent, settings::Settings};
+
+fn main() -> ExitCode {
+    let settings = Settings::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(msg) = settings.password() {
+        eprintln!("error: {msg}");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = gst::init() {
+        eprintln!("error: GStreamer does not initialise: {e}");
+        return ExitCode::from(1);
+    }
+    // The display must open (capture and input both need it).
+    let size = match input::Injector::connect(&settings.display) {
+        Ok(i) => i.size(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let chosen = match encoder::choose(settings.encoder) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for (enc, why) in &chosen.skipped {
+        tracing::warn!(encoder = enc.element(), reason = %why, fallback = chosen.encoder.element(), "encoder not used; falling back");
+    }
+    tracing::info!(encoder = chosen.encoder.element(), display = %settings.display, width = size.0, height = size.1, "encoder chosen");
+    let metrics = Arc::new(Metrics::new());
+    metrics.encoder.get_or_create(&vec![("encoder".to_owned(), chosen.encoder.element().to_owned())]).set(1);
+    metrics.bitrate_kbps.set(i64::from(settings.video_bitrate));
+    let addr = SocketAddr::new(settings.addr, settings.port);
+    let agent = Arc::new(Agent::new(settings, chosen.encoder, metrics));
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(serve(agent, addr)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve(agent: Arc<Agent>, addr: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "listening (HTTP)");
+    let app = http::app(agent.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let shutdown_agent = agent.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: closing the viewer's peer connection");
+            shutdown_agent.stop_all("the desktop is shutting down");
+        })
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
 }

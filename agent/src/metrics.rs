@@ -1,0 +1,79 @@
+//! Prometheus metrics of the agent: encoder in use, viewers, encoded frames and bytes, frames
+//! dropped, round-trip time.
+
+use std::sync::atomic::{AtomicI64, AtomicU64};
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+
+/// All metrics of the agent.
+pub struct Metrics {
+    registry: Registry,
+    /// 1 for the encoder in use, by name.
+    pub encoder: Family<Vec<(String, String)>, Gauge>,
+    /// Connected viewers (0 or 1).
+    pub viewers: Gauge,
+    /// Encoded video frames sent.
+    pub frames: Counter,
+    /// Encoded video bytes sent.
+    pub bytes: Counter,
+    /// Frames dropped before encoding (capture faster than encode).
+    pub frames_dropped: Counter,
+    /// Last round-trip time in milliseconds, from RTCP.
+    pub rtt_ms: Gauge<f64, AtomicU64>,
+    /// Configured bitrate in kbit/s.
+    pub bitrate_kbps: Gauge<i64, AtomicI64>,
+    /// Viewer sessions started.
+    pub sessions: Counter,
+    /// Failed authentication attempts.
+    pub auth_failures: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("vdi_agent");
+        let m = Self {
+            registry: Registry::default(),
+            encoder: Family::default(),
+            viewers: Gauge::default(),
+            frames: Counter::default(),
+            bytes: Counter::default(),
+            frames_dropped: Counter::default(),
+            rtt_ms: Gauge::default(),
+            bitrate_kbps: Gauge::default(),
+            sessions: Counter::default(),
+            auth_failures: Counter::default(),
+        };
+        registry.register("encoder", "Encoder in use (1 for its name)", m.encoder.clone());
+        registry.register("viewers", "Connected viewers", m.viewers.clone());
+        registry.register("encoded_frames", "Encoded video frames sent", m.frames.clone());
+        registry.register("encoded_bytes", "Encoded video bytes sent", m.bytes.clone());
+        registry.register("frames_dropped", "Captured frames dropped before encoding", m.frames_dropped.clone());
+        registry.register("rtt_milliseconds", "Round-trip time to the viewer", m.rtt_ms.clone());
+        registry.register("bitrate_kbps", "Video bitrate target in kbit/s", m.bitrate_kbps.clone());
+        registry.register("sessions", "Viewer sessions started", m.sessions.clone());
+        registry.register(
+            "auth_failures",
+            "Requests refused for wrong or missing credentials",
+            m.auth_failures.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

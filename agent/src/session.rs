@@ -1,0 +1,365 @@
+//! One viewer's lifetime: a pipeline and a peer connection made for them when they connect and
+//! torn down (pipeline to Null) when they leave, so an idle desktop costs no encoder time. One
+//! viewer at a time: a newly authenticated viewer takes over and the previous one is told why.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::extract::ws::{Message, WebSocket};
+use futures::{SinkExt, StreamExt};
+use gst::prelude::*;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    encoder::Encoder,
+    input::{Event, Injector},
+    metrics::Metrics,
+    pipeline,
+    settings::Settings,
+    signalling::{self, FromBrowser, ToBrowser, VERSION},
+};
+
+/// Everything the HTTP handlers and sessions share.
+pub struct Agent {
+    /// Settings.
+    pub settings: Settings,
+    /// The encoder the probe chose.
+    pub encoder: Encoder,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Display opened and encoder chosen.
+    pub ready: AtomicBool,
+    current: Mutex<Option<(u64, oneshot::Sender<String>)>>,
+    next_id: AtomicU64,
+}
+
+impl Agent {
+    /// A new agent with no viewer.
+    pub fn new(settings: Settings, encoder: Encoder, metrics: Arc<Metrics>) -> Self {
+        Self {
+            settings,
+            encoder,
+            metrics,
+            ready: AtomicBool::new(true),
+            current: Mutex::new(None),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Registers a new viewer, telling the previous one (if any) that it was replaced.
+    fn take_over(&self) -> (u64, oneshot::Receiver<String>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let old = self.current.lock().ok().and_then(|mut cur| cur.replace((id, tx)));
+        if let Some((_, stop)) = old {
+            let _ = stop.send("another viewer connected and took over this desktop".into());
+        }
+        (id, rx)
+    }
+
+    fn leave(&self, id: u64) {
+        if let Ok(mut cur) = self.current.lock()
+            && cur.as_ref().is_some_and(|(c, _)| *c == id)
+        {
+            *cur = None;
+        }
+    }
+
+    /// Ends the current viewer's session (shutdown).
+    pub fn stop_all(&self, reason: &str) {
+        if let Some((_, stop)) = self.current.lock().ok().and_then(|mut c| c.take()) {
+            let _ = stop.send(reason.into());
+        }
+    }
+}
+
+enum Out {
+    Msg(ToBrowser),
+    Failed(String),
+}
+
+fn send_json(tx: &mpsc::UnboundedSender<Out>, m: ToBrowser) {
+    let _ = tx.send(Out::Msg(m));
+}
+
+/// Runs one viewer's session on an upgraded WebSocket until either side ends it.
+pub async fn run(agent: Arc<Agent>, socket: WebSocket) {
+    let (id, mut stop) = agent.take_over();
+    agent.metrics.viewers.inc();
+    agent.metrics.sessions.inc();
+    tracing::info!(viewer = id, "viewer connected");
+    let (mut ws_tx, mut ws_rx) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
+    let reason = match start_pipeline(&agent, out_tx.clone()) {
+        Err(e) => {
+            tracing::error!(viewer = id, error = %e, "cannot start the stream");
+            let _ = ws_tx
+                .send(text(&ToBrowser::Bye { v: VERSION, reason: format!("the stream could not start: {e}") }))
+                .await;
+            e
+        }
+        Ok(stream) => {
+            let _ = ws_tx
+                .send(text(&ToBrowser::Config {
+                    v: VERSION,
+                    ice_servers: agent.settings.ice_servers(),
+                    encoder: agent.encoder.element().into(),
+                }))
+                .await;
+            let reason = loop {
+                tokio::select! {
+                    why = &mut stop => break why.unwrap_or_else(|_| "the agent is shutting down".into()),
+                    out = out_rx.recv() => match out {
+                        Some(Out::Msg(m)) => if ws_tx.send(text(&m)).await.is_err() { break "the viewer went away".into() },
+                        Some(Out::Failed(e)) => break e,
+                        None => break "the stream ended".into(),
+                    },
+                    incoming = ws_rx.next() => match incoming {
+                        Some(Ok(Message::Text(t))) => match signalling::parse(t.as_str()) {
+                            Ok(m) => stream.handle(m),
+                            Err(e) => tracing::warn!(viewer = id, error = %e, "bad signalling message"),
+                        },
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break "the viewer closed the connection".into(),
+                        Some(Ok(_)) => {}
+                    },
+                }
+            };
+            let _ = ws_tx.send(text(&ToBrowser::Bye { v: VERSION, reason: reason.clone() })).await;
+            stream.stop();
+            reason
+        }
+    };
+    let _ = ws_tx.close().await;
+    agent.leave(id);
+    agent.metrics.viewers.dec();
+    tracing::info!(viewer = id, %reason, "viewer session ended");
+}
+
+fn text(m: &ToBrowser) -> Message {
+    Message::Text(serde_json::to_string(m).unwrap_or_default().into())
+}
+
+/// A running stream.
+struct Stream {
+    pipeline: gst::Pipeline,
+    webrtc: gst::Element,
+}
+
+impl Stream {
+    fn handle(&self, m: FromBrowser) {
+        match m {
+            FromBrowser::Answer { sdp, .. } => match gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()) {
+                Ok(msg) => {
+                    let desc = gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, msg);
+                    self.webrtc.emit_by_name::<()>("set-remote-description", &[&desc, &None::<gst::Promise>]);
+                }
+                Err(e) => tracing::warn!(error = %e, "the answer's SDP does not parse"),
+            },
+            FromBrowser::Ice { candidate, sdp_mline_index, .. } => {
+                if !candidate.is_empty() {
+                    self.webrtc.emit_by_name::<()>("add-ice-candidate", &[&sdp_mline_index, &candidate]);
+                }
+            }
+        }
+    }
+
+    fn stop(&self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn start_pipeline(agent: &Arc<Agent>, out: mpsc::UnboundedSender<Out>) -> Result<Stream, String> {
+    let s = &agent.settings;
+    let desc = pipeline::description(&s.display, agent.encoder, s.video_bitrate, s.framerate);
+    let pipeline = gst::parse::launch(&desc)
+        .map_err(|e| format!("cannot build the pipeline: {e}"))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "the pipeline description is not a pipeline".to_owned())?;
+    let webrtc = pipeline.by_name(pipeline::WEBRTC).ok_or("webrtcbin missing from the pipeline")?;
+    configure_ice(&webrtc, s);
+
+    // Offer when webrtcbin is ready to negotiate.
+    let tx = out.clone();
+    webrtc.connect("on-negotiation-needed", false, move |values| {
+        let webrtc = values.first()?.get::<gst::Element>().ok()?;
+        let weak = webrtc.downgrade();
+        let tx = tx.clone();
+        let promise = gst::Promise::with_change_func(move |reply| {
+            let Some(webrtc) = weak.upgrade() else { return };
+            let offer = reply
+                .ok()
+                .flatten()
+                .and_then(|r| r.value("offer").ok())
+                .and_then(|v| v.get::<gst_webrtc::WebRTCSessionDescription>().ok());
+            match offer {
+                Some(offer) => {
+                    webrtc.emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+                    match offer.sdp().as_text() {
+                        Ok(sdp) => send_json(&tx, ToBrowser::Offer { v: VERSION, sdp }),
+                        Err(e) => {
+                            let _ = tx.send(Out::Failed(format!("cannot write the offer: {e}")));
+                        }
+                    }
+                }
+                None => {
+                    let _ = tx.send(Out::Failed("webrtcbin produced no offer".into()));
+                }
+            }
+        });
+        webrtc.emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
+        None
+    });
+
+    let tx = out.clone();
+    webrtc.connect("on-ice-candidate", false, move |values| {
+        let mline = values.get(1)?.get::<u32>().ok()?;
+        let candidate = values.get(2)?.get::<String>().ok()?;
+        send_json(&tx, ToBrowser::Ice { v: VERSION, candidate, sdp_mline_index: mline });
+        None
+    });
+
+    // The input channel exists before negotiation so it is part of the offer.
+    let options = gst::Structure::builder("config").field("ordered", true).build();
+    let channel =
+        webrtc.emit_by_name::<Option<gst_webrtc::WebRTCDataChannel>>("create-data-channel", &[&"input", &options]);
+    match channel {
+        Some(ch) => attach_input(&ch, &s.display),
+        None => tracing::warn!("webrtcbin could not create the input data channel; the desktop will be view-only"),
+    }
+
+    count_frames(&pipeline, agent);
+
+    let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
+    let tx = out;
+    let weak = webrtc.downgrade();
+    let metrics = agent.metrics.clone();
+    tokio::spawn(async move {
+        let mut messages = bus.stream();
+        let mut stats = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                msg = messages.next() => {
+                    let Some(msg) = msg else { break };
+                    if let gst::MessageView::Error(e) = msg.view() {
+                        let details = e.debug().map(|d| format!(" ({d})")).unwrap_or_default();
+                        tracing::error!(error = %e.error(), %details, "pipeline error");
+                        let _ = tx.send(Out::Failed(format!("pipeline error: {}{details}", e.error())));
+                        break;
+                    }
+                }
+                _ = stats.tick() => {
+                    let Some(webrtc) = weak.upgrade() else { break };
+                    poll_rtt(&webrtc, metrics.clone());
+                }
+            }
+        }
+    });
+
+    pipeline.set_state(gst::State::Playing).map_err(|e| format!("cannot start the pipeline: {e}"))?;
+    Ok(Stream { pipeline, webrtc })
+}
+
+fn configure_ice(webrtc: &gst::Element, s: &Settings) {
+    if let Some(h) = &s.stun_host {
+        webrtc.set_property_from_str("stun-server", &format!("stun://{h}:{}", s.stun_port));
+    }
+    if let (Some(h), Some(u), Some(p)) = (&s.turn_host, &s.turn_username, &s.turn_password) {
+        let scheme = if s.turn_tls { "turns" } else { "turn" };
+        let url = format!("{scheme}://{u}:{p}@{h}:{}?transport={}", s.turn_port, s.turn_protocol);
+        let _ = webrtc.emit_by_name::<bool>("add-turn-server", &[&url]);
+    }
+}
+
+/// Counts encoded frames and bytes at the payloader's input, and frames the leaky queue drops.
+fn count_frames(pipeline: &gst::Pipeline, agent: &Arc<Agent>) {
+    let elements: Vec<gst::Element> = pipeline.iterate_elements().into_iter().flatten().collect();
+    for e in elements {
+        let factory = e.factory().map(|f| f.name().to_string()).unwrap_or_default();
+        if factory == "rtph264pay" {
+            if let Some(pad) = e.static_pad("sink") {
+                let m = agent.metrics.clone();
+                pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    if let Some(buf) = info.buffer() {
+                        m.frames.inc();
+                        m.bytes.inc_by(buf.size() as u64);
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+            }
+        } else if factory == "queue" {
+            let m = agent.metrics.clone();
+            e.connect("overrun", false, move |_| {
+                m.frames_dropped.inc();
+                None
+            });
+        }
+    }
+}
+
+fn poll_rtt(webrtc: &gst::Element, metrics: Arc<Metrics>) {
+    let promise = gst::Promise::with_change_func(move |reply| {
+        let Ok(Some(stats)) = reply else { return };
+        for (_, value) in stats.iter() {
+            if let Ok(s) = value.get::<gst::Structure>()
+                && s.name() == "remote-inbound-rtp"
+                && let Ok(rtt) = s.get::<f64>("round-trip-time")
+            {
+                metrics.rtt_ms.set(rtt * 1000.0);
+            }
+        }
+    });
+    webrtc.emit_by_name::<()>("get-stats", &[&None::<gst::Pad>, &promise]);
+}
+
+/// Input events from the data channel go to a thread that owns the X connection; when the
+/// channel closes the thread ends and every key and button it pressed is released.
+fn attach_input(channel: &gst_webrtc::WebRTCDataChannel, display: &str) {
+    let (tx, rx) = std::sync::mpsc::channel::<Event>();
+    let display = display.to_owned();
+    std::thread::spawn(move || {
+        let mut injector = match Injector::connect(&display) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(error = %e, "input disabled");
+                return;
+            }
+        };
+        while let Ok(ev) = rx.recv() {
+            if let Err(e) = injector.apply(&ev) {
+                tracing::warn!(error = %e, "input event failed");
+            }
+        }
+        if let Err(e) = injector.release_all() {
+            tracing::warn!(error = %e, "releasing keys failed");
+        }
+    });
+    let sender = Arc::new(Mutex::new(Some(tx)));
+    let on_msg = sender.clone();
+    channel.connect_on_message_string(move |_, msg| {
+        let Some(msg) = msg else { return };
+        match serde_json::from_str::<Event>(msg) {
+            Ok(ev) => {
+                if let Some(tx) = on_msg.lock().ok().and_then(|g| g.clone()) {
+                    let _ = tx.send(ev);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "bad input message"),
+        }
+    });
+    channel.connect_on_close(move |_| {
+        if let Ok(mut g) = sender.lock() {
+            g.take();
+        }
+    });
+}

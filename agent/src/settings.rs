@@ -1,0 +1,116 @@
+//! Settings: every one a flag and an environment variable, with Selkies-GStreamer's names where
+//! they exist so existing desktop images keep working.
+
+use std::net::IpAddr;
+
+use clap::{Parser, ValueEnum};
+
+/// Which encoder to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncoderChoice {
+    /// NVIDIA NVENC; falls back to VA-API, then x264, when it cannot open an encode session.
+    Nvh264enc,
+    /// VA-API on /dev/dri; falls back to x264.
+    Vah264enc,
+    /// Software x264 only.
+    X264enc,
+    /// The best that works: nvh264enc, vah264enc, x264enc.
+    Auto,
+}
+
+/// Streams an X11 desktop to the browser over WebRTC.
+///
+/// Serves the web client at /, signalling at /ws (WebSocket), /healthz, /readyz and /metrics on
+/// one port. HTTP Basic auth protects the page and the WebSocket; /healthz, /readyz and /metrics
+/// stay open (they carry no desktop content). The agent refuses to start without a password.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "vdi-agent", version, max_term_width = 100)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "SELKIES_ADDR", default_value = "0.0.0.0")]
+    pub addr: IpAddr,
+    /// Port for the page, signalling, health and metrics.
+    #[arg(long, env = "SELKIES_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// X display to capture and inject input into.
+    #[arg(long, env = "DISPLAY", default_value = ":0")]
+    pub display: String,
+    /// Video encoder: nvh264enc (falls back to x264enc with a warning), vah264enc, x264enc, auto.
+    #[arg(long, env = "SELKIES_ENCODER", value_enum, default_value = "nvh264enc")]
+    pub encoder: EncoderChoice,
+    /// Video bitrate in kbit/s.
+    #[arg(long, env = "SELKIES_VIDEO_BITRATE", default_value_t = 8000, value_parser = clap::value_parser!(u32).range(100..=100_000))]
+    pub video_bitrate: u32,
+    /// Frames per second.
+    #[arg(long, env = "SELKIES_FRAMERATE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub framerate: u32,
+    /// User name for HTTP Basic auth.
+    #[arg(long, env = "SELKIES_BASIC_AUTH_USER", default_value = "user")]
+    pub basic_auth_user: String,
+    /// Password for HTTP Basic auth (mandatory; in the Pod it comes from the session Secret).
+    #[arg(long, env = "SELKIES_BASIC_AUTH_PASSWORD", hide_env_values = true)]
+    pub basic_auth_password: Option<String>,
+    /// Resize the X screen to the browser window (RandR).
+    #[arg(long, env = "SELKIES_ENABLE_RESIZE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub enable_resize: bool,
+    /// STUN server host (for example stun.l.google.com); none by default.
+    #[arg(long, env = "SELKIES_STUN_HOST")]
+    pub stun_host: Option<String>,
+    /// STUN server port.
+    #[arg(long, env = "SELKIES_STUN_PORT", default_value_t = 3478)]
+    pub stun_port: u16,
+    /// TURN server host; none by default.
+    #[arg(long, env = "SELKIES_TURN_HOST")]
+    pub turn_host: Option<String>,
+    /// TURN server port.
+    #[arg(long, env = "SELKIES_TURN_PORT", default_value_t = 3478)]
+    pub turn_port: u16,
+    /// TURN transport: udp or tcp.
+    #[arg(long, env = "SELKIES_TURN_PROTOCOL", default_value = "udp", value_parser = ["udp", "tcp"])]
+    pub turn_protocol: String,
+    /// TURN over TLS (turns:).
+    #[arg(long, env = "SELKIES_TURN_TLS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub turn_tls: bool,
+    /// Static TURN user name (long-term credentials).
+    #[arg(long, env = "SELKIES_TURN_USERNAME")]
+    pub turn_username: Option<String>,
+    /// Static TURN password (long-term credentials).
+    #[arg(long, env = "SELKIES_TURN_PASSWORD", hide_env_values = true)]
+    pub turn_password: Option<String>,
+    /// PulseAudio server for desktop sound (sound is not streamed yet; accepted for compatibility).
+    #[arg(long, env = "PULSE_SERVER")]
+    pub pulse_server: Option<String>,
+}
+
+impl Settings {
+    /// The password, or the message the agent exits with.
+    pub fn password(&self) -> Result<&str, &'static str> {
+        match self.basic_auth_password.as_deref() {
+            Some(p) if !p.is_empty() => Ok(p),
+            _ => Err(
+                "SELKIES_BASIC_AUTH_PASSWORD (or --basic-auth-password) is not set; vdi-agent never runs without a password",
+            ),
+        }
+    }
+
+    /// ICE server URLs with credentials, for the browser and for webrtcbin.
+    pub fn ice_servers(&self) -> Vec<crate::signalling::IceServer> {
+        let mut out = Vec::new();
+        if let Some(h) = &self.stun_host {
+            out.push(crate::signalling::IceServer {
+                urls: vec![format!("stun:{h}:{}", self.stun_port)],
+                username: None,
+                credential: None,
+            });
+        }
+        if let (Some(h), Some(u), Some(p)) = (&self.turn_host, &self.turn_username, &self.turn_password) {
+            let scheme = if self.turn_tls { "turns" } else { "turn" };
+            out.push(crate::signalling::IceServer {
+                urls: vec![format!("{scheme}:{h}:{}?transport={}", self.turn_port, self.turn_protocol)],
+                username: Some(u.clone()),
+                credential: Some(p.clone()),
+            });
+        }
+        out
+    }
+}
