@@ -83,3 +83,36 @@ pub fn template_yaml(name: &str) -> String {
         "apiVersion: vdi.kasm.io/v1alpha1\nkind: VDITemplate\nmetadata:\n  name: {name}\nspec:\n  image: registry.example.com/{name}:1\n  resources:\n    maxGPU: 2\n"
     )
 }
+
+/// An Xvfb server on a free display, killed on drop.
+pub struct Xvfb {
+    child: std::process::Child,
+    /// `:N`
+    pub display: String,
+}
+
+impl Xvfb {
+    /// Starts Xvfb with a `WxH` screen and waits until it accepts clients (`-displayfd` writes the
+    /// display number once it does).
+    pub fn start(size: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", &format!("{size}x24"), "-nolisten", "tcp"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start Xvfb (scripts/install-test-deps installs it): {e}"));
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("display number");
+        assert!(!line.trim().is_empty(), "Xvfb did not report a display");
+        Self { child, display: format!(":{}", line.trim()) }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

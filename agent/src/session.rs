@@ -229,7 +229,9 @@ fn start_pipeline(agent: &Arc<Agent>, out: mpsc::UnboundedSender<Out>) -> Result
         None
     });
 
-    // The input channel exists before negotiation so it is part of the offer.
+    // The input channel exists before negotiation so it is part of the offer; webrtcbin accepts
+    // data channels only once it is out of the NULL state.
+    pipeline.set_state(gst::State::Ready).map_err(|e| format!("cannot prepare the pipeline: {e}"))?;
     let options = gst::Structure::builder("config").field("ordered", true).build();
     let channel =
         webrtc.emit_by_name::<Option<gst_webrtc::WebRTCDataChannel>>("create-data-channel", &[&"input", &options]);

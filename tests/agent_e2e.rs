@@ -1,0 +1,193 @@
+//! `vdi-agent` end to end with real components: Xvfb, the agent (x264enc here: this machine has
+//! no NVIDIA GPU), headless Chromium driving the embedded page, and an X client (`xev`) watching
+//! what arrives at the X server.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use vdi_e2e::{Xvfb, bin, repo, run, text};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Agent {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Agent {
+    fn start(display: &str, encoder: &str) -> Self {
+        let mut child = Command::new(bin("vdi-agent"))
+            .args(["--addr", "127.0.0.1", "--port", "0"])
+            .env("DISPLAY", display)
+            .env("SELKIES_ENCODER", encoder)
+            .env("SELKIES_BASIC_AUTH_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start vdi-agent");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("listening")
+                    && let Some(a) = line.split("addr=").nth(1).and_then(|a| a.split_whitespace().next())
+                {
+                    let _ = tx.send(a.to_owned());
+                }
+                if let Ok(mut l) = sink.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            panic!("vdi-agent did not start: {}", log.lock().map(|l| l.clone()).unwrap_or_default())
+        });
+        Self { child, addr: addr.parse().expect("addr"), log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn node() -> PathBuf {
+    PathBuf::from("node")
+}
+
+fn drive(opts: serde_json::Value) -> (bool, String) {
+    let out = run(Command::new(node()).arg(repo().join("tests/browser/drive.mjs")).arg(opts.to_string()));
+    let (stdout, stderr) = text(&out);
+    (out.status.success(), format!("{stdout}{stderr}"))
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = run(Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]).args(args));
+    text(&out).0
+}
+
+#[test]
+fn page_plays_the_display_and_input_reaches_the_x_server() {
+    let x = Xvfb::start("1024x768");
+    let mut xev = Command::new("xev")
+        .args(["-root", "-event", "keyboard", "-event", "button"])
+        .env("DISPLAY", &x.display)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("xev (x11-utils)");
+    let events = Arc::new(Mutex::new(String::new()));
+    let sink = events.clone();
+    let stdout = xev.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(mut e) = sink.lock() {
+                e.push_str(&line);
+                e.push('\n');
+            }
+        }
+    });
+    let agent = Agent::start(&x.display, "x264enc");
+    let url = format!("http://{}/", agent.addr);
+    let (ok, out) = drive(serde_json::json!({
+        "url": url, "user": "user", "password": PASSWORD, "click": [300, 200], "type": "a", "reconnect": true,
+    }));
+    assert!(ok, "browser run failed: {out}\nagent log:\n{}", agent.log());
+    assert!(
+        out.contains(r#""step":"first","playing":true,"width":1024,"height":768"#),
+        "video of the display's size: {out}"
+    );
+    assert!(out.contains(r#""step":"again","playing":true"#), "video again after reconnecting: {out}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = events.lock().map(|e| e.clone()).unwrap_or_default();
+        if seen.contains("ButtonPress") && seen.contains("keysym 0x61, a") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the click and the key did not reach the X server: {seen}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = xev.kill();
+    let _ = xev.wait();
+    assert!(agent.log().contains("encoder chosen"));
+    assert!(!agent.log().contains(PASSWORD), "the password never appears in the log");
+}
+
+#[test]
+fn wrong_or_missing_credentials_get_401_on_page_and_websocket() {
+    let x = Xvfb::start("640x480");
+    let agent = Agent::start(&x.display, "x264enc");
+    let base = format!("http://{}", agent.addr);
+    let good = format!("user:{PASSWORD}");
+    assert_eq!(curl(&[&format!("{base}/")]), "401");
+    assert_eq!(curl(&["-u", "user:wrong", &format!("{base}/")]), "401");
+    assert_eq!(curl(&["-u", "other:wrong", &format!("{base}/ws")]), "401");
+    let ws_headers = [
+        "-H",
+        "Connection: Upgrade",
+        "-H",
+        "Upgrade: websocket",
+        "-H",
+        "Sec-WebSocket-Version: 13",
+        "-H",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    ];
+    let mut args: Vec<&str> = ws_headers.to_vec();
+    let ws_url = format!("{base}/ws");
+    args.push(&ws_url);
+    assert_eq!(curl(&args), "401");
+    assert_eq!(curl(&["-u", &good, &format!("{base}/")]), "200");
+    assert_eq!(curl(&[&format!("{base}/healthz")]), "200", "the kubelet needs no password");
+    assert_eq!(curl(&[&format!("{base}/readyz")]), "200");
+    let page = run(Command::new("curl").args(["-s", "-u", &good, &format!("{base}/")]));
+    assert!(!text(&page).0.contains(PASSWORD), "the password is not in the page");
+    let metrics = run(Command::new("curl").args(["-s", &format!("{base}/metrics")]));
+    let m = text(&metrics).0;
+    assert!(m.contains(r#"vdi_agent_encoder{encoder="x264enc"} 1"#), "{m}");
+    assert!(m.contains("vdi_agent_auth_failures_total 4"), "{m}");
+    assert!(!m.contains(PASSWORD));
+    assert!(!agent.log().contains(PASSWORD));
+}
+
+#[test]
+fn refuses_to_start_without_password_or_with_an_unknown_encoder() {
+    let out = run(Command::new(bin("vdi-agent")).env_remove("SELKIES_BASIC_AUTH_PASSWORD").env("DISPLAY", ":99"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("SELKIES_BASIC_AUTH_PASSWORD"), "{:?}", text(&out));
+    let out =
+        run(Command::new(bin("vdi-agent")).env("SELKIES_ENCODER", "h265magic").env("SELKIES_BASIC_AUTH_PASSWORD", "x"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("h265magic"));
+    // A display that cannot be opened: exit 1 with the reason.
+    let out = run(Command::new(bin("vdi-agent")).env("DISPLAY", ":4242").env("SELKIES_BASIC_AUTH_PASSWORD", "x"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains(":4242"), "{:?}", text(&out));
+}
+
+#[test]
+fn nvenc_request_falls_back_to_x264_with_a_warning() {
+    let x = Xvfb::start("640x480");
+    let agent = Agent::start(&x.display, "nvh264enc");
+    let log = agent.log();
+    assert!(log.contains(r#"encoder="nvh264enc""#) && log.contains("falling back"), "{log}");
+    assert!(log.contains("not installed"), "the warning says why: {log}");
+    assert!(log.contains(r#"encoder chosen encoder="x264enc""#), "{log}");
+    let m = run(Command::new("curl").args(["-s", &format!("http://{}/readyz", agent.addr)]));
+    assert!(text(&m).0.contains("x264enc"));
+}
