@@ -191,3 +191,26 @@ fn nvenc_request_falls_back_to_x264_with_a_warning() {
     let m = run(Command::new("curl").args(["-s", &format!("http://{}/readyz", agent.addr)]));
     assert!(text(&m).0.contains("x264enc"));
 }
+
+#[test]
+fn a_new_viewer_takes_over_and_sigterm_exits_cleanly() {
+    let x = Xvfb::start("800x600");
+    let mut agent = Agent::start(&x.display, "x264enc");
+    let url = format!("http://{}/", agent.addr);
+    let (ok, out) = drive(serde_json::json!({ "url": url, "user": "user", "password": PASSWORD, "takeover": true }));
+    assert!(ok, "{out}\n{}", agent.log());
+    assert!(out.contains("another viewer connected and took over"), "the first viewer is told why: {out}");
+    assert!(out.contains(r#""step":"second","playing":true"#), "{out}");
+
+    let pid = agent.child.id().to_string();
+    assert!(run(Command::new("kill").args(["-TERM", &pid])).status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = agent.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "still running 10 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}\n{}", agent.log());
+}

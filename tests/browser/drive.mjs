@@ -66,6 +66,29 @@ try {
     await page.keyboard.type(opt.type, { delay: 30 });
     say({ step: 'typed' });
   }
+  if (opt.takeover) {
+    // A second viewer connects: it gets the desktop, the first one is told why it lost it.
+    const second = await ctx.newPage();
+    await second.goto(opt.url);
+    const until = deadline(opt.timeoutMs || 20000);
+    let told = '';
+    while (Date.now() < until) {
+      told = await page.evaluate(() => document.getElementById('status').textContent);
+      if (/took over/.test(told)) break;
+      await page.waitForTimeout(100);
+    }
+    say({ step: 'takeover', firstTold: told });
+    const v2 = await second.evaluate(async () => {
+      for (let i = 0; i < 200; i++) {
+        const el = document.querySelector('video');
+        if (el && el.readyState >= 2 && el.videoWidth > 0) return { w: el.videoWidth, h: el.videoHeight };
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return null;
+    });
+    say({ step: 'second', playing: !!v2 });
+    await second.close();
+  }
   if (opt.reconnect) {
     // The viewer leaves and comes back: a new page load, a new session.
     await page.reload();
