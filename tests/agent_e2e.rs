@@ -6,65 +6,37 @@ use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use vdi_e2e::{Xvfb, bin, repo, run, text};
+use vdi_e2e::{Logged, Xvfb, bin, repo, run, text};
 
 const PASSWORD: &str = "correct horse battery staple";
 
 struct Agent {
-    child: Child,
+    proc: Logged,
     addr: SocketAddr,
-    log: Arc<Mutex<String>>,
 }
 
 impl Agent {
     fn start(display: &str, encoder: &str) -> Self {
-        let mut child = Command::new(bin("vdi-agent"))
-            .args(["--addr", "127.0.0.1", "--port", "0"])
-            .env("DISPLAY", display)
-            .env("SELKIES_ENCODER", encoder)
-            .env("SELKIES_BASIC_AUTH_PASSWORD", PASSWORD)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start vdi-agent");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("listening")
-                    && let Some(a) = line.split("addr=").nth(1).and_then(|a| a.split_whitespace().next())
-                {
-                    let _ = tx.send(a.to_owned());
-                }
-                if let Ok(mut l) = sink.lock() {
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            panic!("vdi-agent did not start: {}", log.lock().map(|l| l.clone()).unwrap_or_default())
-        });
-        Self { child, addr: addr.parse().expect("addr"), log }
+        let proc = Logged::spawn(
+            Command::new(bin("vdi-agent"))
+                .args(["--addr", "127.0.0.1", "--port", "0"])
+                .env("DISPLAY", display)
+                .env("SELKIES_ENCODER", encoder)
+                .env("SELKIES_BASIC_AUTH_PASSWORD", PASSWORD)
+                .env("RUST_LOG", "info")
+                .env("NO_COLOR", "1"),
+        );
+        let addr = proc.wait_for_addr("listening", Duration::from_secs(30));
+        Self { proc, addr }
     }
 
     fn log(&self) -> String {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.log()
     }
 }
 
@@ -202,11 +174,11 @@ fn a_new_viewer_takes_over_and_sigterm_exits_cleanly() {
     assert!(out.contains("another viewer connected and took over"), "the first viewer is told why: {out}");
     assert!(out.contains(r#""step":"second","playing":true"#), "{out}");
 
-    let pid = agent.child.id().to_string();
+    let pid = agent.proc.child.id().to_string();
     assert!(run(Command::new("kill").args(["-TERM", &pid])).status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(s) = agent.child.try_wait().expect("wait") {
+        if let Some(s) = agent.proc.child.try_wait().expect("wait") {
             break s;
         }
         assert!(Instant::now() < deadline, "still running 10 s after SIGTERM");

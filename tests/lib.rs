@@ -116,3 +116,60 @@ impl Drop for Xvfb {
         let _ = self.child.wait();
     }
 }
+
+/// A child process whose stderr is collected line by line (and can be waited on); killed on drop.
+pub struct Logged {
+    /// The process.
+    pub child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Logged {
+    /// Spawns `cmd` with stderr captured.
+    pub fn spawn(cmd: &mut Command) -> Self {
+        use std::io::BufRead;
+        let mut child =
+            cmd.stderr(std::process::Stdio::piped()).spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, lines) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(mut l) = sink.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+                let _ = tx.send(line);
+            }
+        });
+        Self { child, log, lines }
+    }
+
+    /// Everything the process wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Waits for the next stderr line containing `needle` and returns its `addr=` value.
+    pub fn wait_for_addr(&self, needle: &str, timeout: std::time::Duration) -> std::net::SocketAddr {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| panic!("no `{needle}` line: {}", self.log()));
+            if line.contains(needle)
+                && let Some(addr) = line.split("addr=").nth(1).and_then(|a| a.split_whitespace().next())
+            {
+                return addr.parse().unwrap_or_else(|e| panic!("bad address in `{line}`: {e}"));
+            }
+        }
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -4,11 +4,10 @@
 //! open; SIGTERM ends it cleanly.
 
 use std::{
-    io::{BufRead, BufReader},
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
+    process::Command,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -16,7 +15,7 @@ use base64::Engine;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
-use vdi_e2e::{bin, repo};
+use vdi_e2e::{Logged, bin, repo};
 
 struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
@@ -76,62 +75,32 @@ fn install(dir: &Path, generation: u32, cert: &str, key: &str) {
 }
 
 struct Webhook {
-    child: Child,
+    proc: Logged,
     addr: SocketAddr,
     metrics: SocketAddr,
-    log: Arc<Mutex<String>>,
 }
 
 impl Webhook {
     fn start(certs: &Path) -> Self {
-        let mut child = Command::new(bin("vdi-webhook"))
-            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--templates"])
-            .arg(repo().join("examples/templates"))
-            .arg("--tls-cert")
-            .arg(certs.join("tls.crt"))
-            .arg("--tls-key")
-            .arg(certs.join("tls.key"))
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start vdi-webhook");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let addr = line.split("addr=").nth(1).and_then(|a| a.split_whitespace().next()).map(str::to_owned);
-                if let Some(a) = addr {
-                    let _ = tx.send((line.contains("HTTPS"), a));
-                }
-                if let Ok(mut l) = sink.lock() {
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            }
-        });
-        let (mut addr, mut metrics) = (None, None);
-        while addr.is_none() || metrics.is_none() {
-            let (https, a) = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {
-                panic!("vdi-webhook did not start: {}", log.lock().map(|l| l.clone()).unwrap_or_default())
-            });
-            let parsed: SocketAddr = a.parse().expect("addr");
-            if https { addr = Some(parsed) } else { metrics = Some(parsed) }
-        }
-        Self { child, addr: addr.expect("addr"), metrics: metrics.expect("metrics"), log }
+        let proc = Logged::spawn(
+            Command::new(bin("vdi-webhook"))
+                .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--templates"])
+                .arg(repo().join("examples/templates"))
+                .arg("--tls-cert")
+                .arg(certs.join("tls.crt"))
+                .arg("--tls-key")
+                .arg(certs.join("tls.key"))
+                .env("RUST_LOG", "info")
+                .env("NO_COLOR", "1"),
+        );
+        // The metrics port is logged before the HTTPS one.
+        let metrics = proc.wait_for_addr("plain-HTTP metrics", Duration::from_secs(20));
+        let addr = proc.wait_for_addr("listening (HTTPS)", Duration::from_secs(20));
+        Self { proc, addr, metrics }
     }
 
     fn log(&self) -> String {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-}
-
-impl Drop for Webhook {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.log()
     }
 }
 
@@ -268,11 +237,11 @@ fn sigterm_exits_cleanly_and_bad_flags_fail() {
     let (cert, key, _) = ca.leaf(1);
     install(dir.path(), 1, &cert, &key);
     let mut hook = Webhook::start(dir.path());
-    let pid = hook.child.id().to_string();
+    let pid = hook.proc.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
     let deadline = Instant::now() + Duration::from_secs(25);
     let status = loop {
-        if let Some(s) = hook.child.try_wait().expect("wait") {
+        if let Some(s) = hook.proc.child.try_wait().expect("wait") {
             break s;
         }
         assert!(Instant::now() < deadline, "did not exit after SIGTERM");
