@@ -27,7 +27,7 @@ fn deploy_examples_build_and_validate() {
         assert!(v.status.success(), "examples/{name} fails kubernetes-validate --strict: {:?}", text(&v));
         checked.push(name);
     }
-    for expected in ["argocd", "flux", "gpu-time-slicing", "webhook"] {
+    for expected in ["argocd", "coturn", "flux", "gpu-time-slicing", "webhook"] {
         assert!(checked.iter().any(|c| c == expected), "examples/{expected} was checked: {checked:?}");
     }
 }

@@ -12,3 +12,4 @@ pub mod pipeline;
 pub mod session;
 pub mod settings;
 pub mod signalling;
+pub mod turn;

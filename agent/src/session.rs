@@ -95,7 +95,9 @@ pub async fn run(agent: Arc<Agent>, socket: WebSocket) {
     tracing::info!(viewer = id, "viewer connected");
     let (mut ws_tx, mut ws_rx) = socket.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
-    let reason = match start_pipeline(&agent, out_tx.clone()) {
+    // One TURN credential pair per session, minted now; the browser gets only this pair.
+    let turn = agent.settings.turn_credentials();
+    let reason = match start_pipeline(&agent, turn.as_ref(), out_tx.clone()) {
         Err(e) => {
             tracing::error!(viewer = id, error = %e, "cannot start the stream");
             let _ = ws_tx
@@ -107,7 +109,7 @@ pub async fn run(agent: Arc<Agent>, socket: WebSocket) {
             let _ = ws_tx
                 .send(text(&ToBrowser::Config {
                     v: VERSION,
-                    ice_servers: agent.settings.ice_servers(),
+                    ice_servers: agent.settings.ice_servers(turn.as_ref()),
                     encoder: agent.encoder.element().into(),
                 }))
                 .await;
@@ -179,7 +181,11 @@ impl Drop for Stream {
     }
 }
 
-fn start_pipeline(agent: &Arc<Agent>, out: mpsc::UnboundedSender<Out>) -> Result<Stream, String> {
+fn start_pipeline(
+    agent: &Arc<Agent>,
+    turn: Option<&crate::turn::Credentials>,
+    out: mpsc::UnboundedSender<Out>,
+) -> Result<Stream, String> {
     let s = &agent.settings;
     let desc = pipeline::description(&s.display, agent.encoder, s.video_bitrate, s.framerate);
     let pipeline = gst::parse::launch(&desc)
@@ -187,7 +193,7 @@ fn start_pipeline(agent: &Arc<Agent>, out: mpsc::UnboundedSender<Out>) -> Result
         .downcast::<gst::Pipeline>()
         .map_err(|_| "the pipeline description is not a pipeline".to_owned())?;
     let webrtc = pipeline.by_name(pipeline::WEBRTC).ok_or("webrtcbin missing from the pipeline")?;
-    configure_ice(&webrtc, s);
+    configure_ice(&webrtc, s, turn);
 
     // Offer when webrtcbin is ready to negotiate.
     let tx = out.clone();
@@ -272,14 +278,34 @@ fn start_pipeline(agent: &Arc<Agent>, out: mpsc::UnboundedSender<Out>) -> Result
     Ok(Stream { pipeline, webrtc })
 }
 
-fn configure_ice(webrtc: &gst::Element, s: &Settings) {
+fn configure_ice(webrtc: &gst::Element, s: &Settings, turn: Option<&crate::turn::Credentials>) {
     if let Some(h) = &s.stun_host {
         webrtc.set_property_from_str("stun-server", &format!("stun://{h}:{}", s.stun_port));
     }
-    if let (Some(h), Some(u), Some(p)) = (&s.turn_host, &s.turn_username, &s.turn_password) {
+    if let (Some(h), Some(c)) = (&s.turn_host, turn) {
         let scheme = if s.turn_tls { "turns" } else { "turn" };
-        let url = format!("{scheme}://{u}:{p}@{h}:{}?transport={}", s.turn_port, s.turn_protocol);
-        let _ = webrtc.emit_by_name::<bool>("add-turn-server", &[&url]);
+        // webrtcbin wants the credentials in the URL, percent-encoded (minted names contain ':').
+        let enc = |v: &str| -> String {
+            v.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        let url = format!(
+            "{scheme}://{}:{}@{h}:{}?transport={}",
+            enc(&c.username),
+            enc(&c.password),
+            s.turn_port,
+            s.turn_protocol
+        );
+        if !webrtc.emit_by_name::<bool>("add-turn-server", &[&url]) {
+            tracing::warn!(host = %h, "webrtcbin refused the TURN server");
+        }
     }
 }
 

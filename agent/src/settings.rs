@@ -77,6 +77,17 @@ pub struct Settings {
     /// Static TURN password (long-term credentials).
     #[arg(long, env = "SELKIES_TURN_PASSWORD", hide_env_values = true)]
     pub turn_password: Option<String>,
+    /// TURN REST shared secret (coturn `static-auth-secret`): the agent mints short-lived
+    /// credentials per viewer and never sends the secret anywhere. Takes precedence over the
+    /// static user name and password.
+    #[arg(long, env = "SELKIES_TURN_SHARED_SECRET", hide_env_values = true)]
+    pub turn_shared_secret: Option<String>,
+    /// Lifetime of minted TURN credentials, in seconds.
+    #[arg(long, env = "VDI_TURN_CREDENTIAL_LIFETIME", default_value_t = 4 * 3600)]
+    pub turn_credential_lifetime: u64,
+    /// Who the minted TURN credentials are for (the session's user; shown in coturn's logs).
+    #[arg(long, env = "VDI_USER", default_value = "vdi")]
+    pub turn_user: String,
     /// PulseAudio server for desktop sound (sound is not streamed yet; accepted for compatibility).
     #[arg(long, env = "PULSE_SERVER")]
     pub pulse_server: Option<String>,
@@ -93,8 +104,29 @@ impl Settings {
         }
     }
 
-    /// ICE server URLs with credentials, for the browser and for webrtcbin.
-    pub fn ice_servers(&self) -> Vec<crate::signalling::IceServer> {
+    /// TURN credentials for one viewer session: minted from the shared secret when there is one,
+    /// else the static pair, else none.
+    pub fn turn_credentials(&self) -> Option<crate::turn::Credentials> {
+        self.turn_host.as_ref()?;
+        if let Some(secret) = self.turn_shared_secret.as_deref().filter(|s| !s.is_empty()) {
+            let lifetime = std::time::Duration::from_secs(self.turn_credential_lifetime);
+            return Some(crate::turn::mint_now(secret.as_bytes(), &self.turn_user, lifetime));
+        }
+        match (&self.turn_username, &self.turn_password) {
+            (Some(u), Some(p)) => Some(crate::turn::Credentials { username: u.clone(), password: p.clone() }),
+            _ => None,
+        }
+    }
+
+    /// The TURN URL (`turn:host:port?transport=udp`), when a TURN host is set.
+    pub fn turn_url(&self) -> Option<String> {
+        let h = self.turn_host.as_ref()?;
+        let scheme = if self.turn_tls { "turns" } else { "turn" };
+        Some(format!("{scheme}:{h}:{}?transport={}", self.turn_port, self.turn_protocol))
+    }
+
+    /// ICE servers for the browser, with this session's TURN credentials.
+    pub fn ice_servers(&self, turn: Option<&crate::turn::Credentials>) -> Vec<crate::signalling::IceServer> {
         let mut out = Vec::new();
         if let Some(h) = &self.stun_host {
             out.push(crate::signalling::IceServer {
@@ -103,12 +135,11 @@ impl Settings {
                 credential: None,
             });
         }
-        if let (Some(h), Some(u), Some(p)) = (&self.turn_host, &self.turn_username, &self.turn_password) {
-            let scheme = if self.turn_tls { "turns" } else { "turn" };
+        if let (Some(url), Some(c)) = (self.turn_url(), turn) {
             out.push(crate::signalling::IceServer {
-                urls: vec![format!("{scheme}:{h}:{}?transport={}", self.turn_port, self.turn_protocol)],
-                username: Some(u.clone()),
-                credential: Some(p.clone()),
+                urls: vec![url],
+                username: Some(c.username.clone()),
+                credential: Some(c.password.clone()),
             });
         }
         out
