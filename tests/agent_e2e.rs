@@ -97,6 +97,15 @@ fn page_plays_the_display_and_input_reaches_the_x_server() {
     }
     let _ = xev.kill();
     let _ = xev.wait();
+    let metrics = run(Command::new("curl").args(["-s", &format!("http://{}/metrics", agent.addr)]));
+    let m = text(&metrics).0;
+    let frames: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("vdi_agent_encoded_frames_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(frames > 0, "encoded frames are counted: {m}");
+    assert!(m.contains("vdi_agent_ice_candidate{type="), "the candidate type in use is reported: {m}");
     assert!(agent.log().contains("encoder chosen"));
     assert!(!agent.log().contains(PASSWORD), "the password never appears in the log");
 }

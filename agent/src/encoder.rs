@@ -39,15 +39,15 @@ impl Encoder {
         let gop = GOP;
         match self {
             Self::Nvh264 => format!(
-                "nvh264enc preset=low-latency-hq rc-mode=cbr bitrate={bitrate_kbps} gop-size={gop} bframes=0 zerolatency=true ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
+                "nvh264enc name=enc preset=low-latency-hq rc-mode=cbr bitrate={bitrate_kbps} gop-size={gop} bframes=0 zerolatency=true ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
             ),
             Self::Vah264 => format!(
-                "vah264enc rate-control=cbr bitrate={bitrate_kbps} key-int-max={gop} b-frames=0 ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
+                "vah264enc name=enc rate-control=cbr bitrate={bitrate_kbps} key-int-max={gop} b-frames=0 ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
             ),
             Self::X264 => {
                 let vbv_ms = (1000 / fps.max(1)).max(1);
                 format!(
-                    "x264enc speed-preset=ultrafast tune=zerolatency sliced-threads=true bitrate={bitrate_kbps} key-int-max={gop} bframes=0 vbv-buf-capacity={vbv_ms} ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
+                    "x264enc name=enc speed-preset=ultrafast tune=zerolatency sliced-threads=true bitrate={bitrate_kbps} key-int-max={gop} bframes=0 vbv-buf-capacity={vbv_ms} ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
                 )
             }
         }

@@ -4,6 +4,7 @@
 //! viewer's peer connection), `input` (data channel to XTest), `http` (routes, auth, the embedded
 //! client) and `metrics`.
 
+pub mod bitrate;
 pub mod encoder;
 pub mod http;
 pub mod input;

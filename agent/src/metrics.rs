@@ -26,6 +26,10 @@ pub struct Metrics {
     pub rtt_ms: Gauge<f64, AtomicU64>,
     /// Configured bitrate in kbit/s.
     pub bitrate_kbps: Gauge<i64, AtomicI64>,
+    /// Fraction of packets the viewer reported lost in the last interval.
+    pub loss: Gauge<f64, AtomicU64>,
+    /// ICE candidate type in use on the agent's side (1 for its name: host, srflx, prflx, relay).
+    pub candidate: Family<Vec<(String, String)>, Gauge>,
     /// Viewer sessions started.
     pub sessions: Counter,
     /// Failed authentication attempts.
@@ -51,6 +55,8 @@ impl Metrics {
             frames_dropped: Counter::default(),
             rtt_ms: Gauge::default(),
             bitrate_kbps: Gauge::default(),
+            loss: Gauge::default(),
+            candidate: Family::default(),
             sessions: Counter::default(),
             auth_failures: Counter::default(),
         };
@@ -60,7 +66,13 @@ impl Metrics {
         registry.register("encoded_bytes", "Encoded video bytes sent", m.bytes.clone());
         registry.register("frames_dropped", "Captured frames dropped before encoding", m.frames_dropped.clone());
         registry.register("rtt_milliseconds", "Round-trip time to the viewer", m.rtt_ms.clone());
-        registry.register("bitrate_kbps", "Video bitrate target in kbit/s", m.bitrate_kbps.clone());
+        registry.register(
+            "bitrate_kbps",
+            "Encoder bitrate target in kbit/s (follows the adaptation)",
+            m.bitrate_kbps.clone(),
+        );
+        registry.register("packet_loss_ratio", "Fraction of packets lost, from the viewer's reports", m.loss.clone());
+        registry.register("ice_candidate", "Local ICE candidate type in use (1 for its type)", m.candidate.clone());
         registry.register("sessions", "Viewer sessions started", m.sessions.clone());
         registry.register(
             "auth_failures",

@@ -252,9 +252,15 @@ fn start_pipeline(
     let tx = out;
     let weak = webrtc.downgrade();
     let metrics = agent.metrics.clone();
+    let encoder = pipeline.by_name("enc").map(|e| e.downgrade());
+    let controller = Arc::new(Mutex::new(crate::bitrate::Controller::new(
+        s.min_video_bitrate,
+        s.max_video_bitrate,
+        s.video_bitrate,
+    )));
     tokio::spawn(async move {
         let mut messages = bus.stream();
-        let mut stats = tokio::time::interval(Duration::from_secs(2));
+        let mut stats = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
                 msg = messages.next() => {
@@ -268,7 +274,7 @@ fn start_pipeline(
                 }
                 _ = stats.tick() => {
                     let Some(webrtc) = weak.upgrade() else { break };
-                    poll_rtt(&webrtc, metrics.clone());
+                    poll_stats(&webrtc, metrics.clone(), controller.clone(), encoder.clone());
                 }
             }
         }
@@ -335,16 +341,52 @@ fn count_frames(pipeline: &gst::Pipeline, agent: &Arc<Agent>) {
     }
 }
 
-fn poll_rtt(webrtc: &gst::Element, metrics: Arc<Metrics>) {
+/// Reads webrtcbin's stats: round-trip time and loss from the viewer's receiver reports feed the
+/// bitrate controller, whose target goes to the encoder; the candidate type in use goes to
+/// metrics.
+fn poll_stats(
+    webrtc: &gst::Element,
+    metrics: Arc<Metrics>,
+    controller: Arc<Mutex<crate::bitrate::Controller>>,
+    encoder: Option<gst::glib::WeakRef<gst::Element>>,
+) {
     let promise = gst::Promise::with_change_func(move |reply| {
         let Ok(Some(stats)) = reply else { return };
+        let mut rtt_ms = None;
+        let mut loss = None;
+        let mut local_candidate = None;
         for (_, value) in stats.iter() {
-            if let Ok(s) = value.get::<gst::Structure>()
-                && s.name() == "remote-inbound-rtp"
-                && let Ok(rtt) = s.get::<f64>("round-trip-time")
-            {
-                metrics.rtt_ms.set(rtt * 1000.0);
+            let Ok(s) = value.get::<gst::Structure>() else { continue };
+            match s.name().as_str() {
+                "remote-inbound-rtp" => {
+                    rtt_ms = s.get::<f64>("round-trip-time").ok().map(|r| r * 1000.0).or(rtt_ms);
+                    loss = s.get::<f64>("fraction-lost").ok().or(loss);
+                }
+                "local-candidate" => {
+                    if let Ok(v) = s.value("candidate-type") {
+                        local_candidate = Some(v.get::<String>().unwrap_or_else(|_| format!("{v:?}")).to_lowercase());
+                    }
+                }
+                _ => {}
             }
+        }
+        if let Some(r) = rtt_ms {
+            metrics.rtt_ms.set(r);
+        }
+        if let Some(t) = local_candidate {
+            metrics.candidate.clear();
+            metrics.candidate.get_or_create(&vec![("type".to_owned(), t)]).set(1);
+        }
+        let Some(loss) = loss else { return }; // No receiver report yet.
+        metrics.loss.set(loss);
+        let target = match controller.lock() {
+            Ok(mut c) => c.update(crate::bitrate::Feedback { loss, rtt_ms }),
+            Err(_) => return,
+        };
+        metrics.bitrate_kbps.set(i64::from(target));
+        if let Some(enc) = encoder.as_ref().and_then(|w| w.upgrade()) {
+            // x264enc, nvh264enc and vah264enc all take kbit/s and accept changes while playing.
+            enc.set_property_from_str("bitrate", &target.to_string());
         }
     });
     webrtc.emit_by_name::<()>("get-stats", &[&None::<gst::Pad>, &promise]);

@@ -41,6 +41,12 @@ pub struct Settings {
     /// Video bitrate in kbit/s.
     #[arg(long, env = "SELKIES_VIDEO_BITRATE", default_value_t = 8000, value_parser = clap::value_parser!(u32).range(100..=100_000))]
     pub video_bitrate: u32,
+    /// Lowest bitrate the adaptation may choose, in kbit/s.
+    #[arg(long, env = "VDI_MIN_VIDEO_BITRATE", default_value_t = 4000)]
+    pub min_video_bitrate: u32,
+    /// Highest bitrate the adaptation may choose, in kbit/s.
+    #[arg(long, env = "VDI_MAX_VIDEO_BITRATE", default_value_t = 12000)]
+    pub max_video_bitrate: u32,
     /// Frames per second.
     #[arg(long, env = "SELKIES_FRAMERATE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
     pub framerate: u32,
