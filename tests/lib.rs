@@ -167,6 +167,22 @@ impl Logged {
     }
 }
 
+impl Logged {
+    /// Sends SIGTERM and waits (up to `timeout`) for the process to exit; its exit status.
+    pub fn terminate(&mut self, timeout: std::time::Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(run(Command::new("kill").args(["-TERM", &pid])).status.success(), "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "still running {timeout:?} after SIGTERM: {}", self.log());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Logged {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -237,16 +237,7 @@ fn sigterm_exits_cleanly_and_bad_flags_fail() {
     let (cert, key, _) = ca.leaf(1);
     install(dir.path(), 1, &cert, &key);
     let mut hook = Webhook::start(dir.path());
-    let pid = hook.proc.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
-    let deadline = Instant::now() + Duration::from_secs(25);
-    let status = loop {
-        if let Some(s) = hook.proc.child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = hook.proc.terminate(Duration::from_secs(25));
     assert!(status.success(), "{status:?}: {}", hook.log());
     assert!(hook.log().contains("shutting down"));
 
