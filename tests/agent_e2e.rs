@@ -194,9 +194,13 @@ fn a_new_viewer_takes_over_and_sigterm_exits_cleanly() {
     let x = Xvfb::start("800x600");
     let mut agent = Agent::start(&x.display, "x264enc");
     let url = format!("http://{}/", agent.addr);
-    let (ok, out) = drive(serde_json::json!({ "url": url, "user": "user", "password": PASSWORD, "takeover": true }));
+    let (ok, out) =
+        drive(serde_json::json!({ "url": url, "user": "user", "password": PASSWORD, "stats": true, "takeover": true }));
     assert!(ok, "{out}\n{}", agent.log());
     assert!(out.contains("another viewer connected and took over"), "the first viewer is told why: {out}");
+    for field in ["encoder   x264enc", "size      800x600", "bitrate", "rtt", "latency", "route     host"] {
+        assert!(out.contains(field), "the statistics overlay shows `{field}`: {out}");
+    }
     assert!(out.contains(r#""step":"second","playing":true"#), "{out}");
 
     let status = agent.proc.terminate(Duration::from_secs(10));

@@ -66,6 +66,18 @@ try {
     await page.keyboard.type(opt.type, { delay: 30 });
     say({ step: 'typed' });
   }
+  if (opt.stats) {
+    // The statistics overlay fills in once per second while open.
+    await page.click('#stats-btn');
+    const until = deadline(opt.timeoutMs || 20000);
+    let txt = '';
+    while (Date.now() < until) {
+      txt = await page.evaluate(() => document.getElementById('stats').textContent);
+      if (/route/.test(txt) && /fps\s+\d/.test(txt)) break;
+      await page.waitForTimeout(100);
+    }
+    say({ step: 'stats', text: txt });
+  }
   if (opt.takeover) {
     // A second viewer connects: it gets the desktop, the first one is told why it lost it.
     const second = await ctx.newPage();
