@@ -5,7 +5,7 @@
 use std::{
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -32,8 +32,6 @@ pub struct Agent {
     pub encoder: Encoder,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Display opened and encoder chosen.
-    pub ready: AtomicBool,
     current: Mutex<Option<(u64, oneshot::Sender<String>)>>,
     next_id: AtomicU64,
 }
@@ -41,14 +39,7 @@ pub struct Agent {
 impl Agent {
     /// A new agent with no viewer.
     pub fn new(settings: Settings, encoder: Encoder, metrics: Arc<Metrics>) -> Self {
-        Self {
-            settings,
-            encoder,
-            metrics,
-            ready: AtomicBool::new(true),
-            current: Mutex::new(None),
-            next_id: AtomicU64::new(1),
-        }
+        Self { settings, encoder, metrics, current: Mutex::new(None), next_id: AtomicU64::new(1) }
     }
 
     /// Registers a new viewer, telling the previous one (if any) that it was replaced.

@@ -42,8 +42,6 @@ pub const SECRET_ANNOTATIONS: [(&str, &str); 3] = [
 
 /// One session's objects, serialized, in apply order.
 pub struct SessionManifests {
-    /// The session's URL.
-    pub url: String,
     /// YAML documents, each starting with `---`.
     pub documents: Vec<String>,
 }
@@ -250,7 +248,7 @@ pub fn render(s: &ResolvedSession, settings: &Settings, url: &str) -> SessionMan
     if settings.ingress.enabled {
         docs.push(yaml(&ingress(s, settings, url)));
     }
-    SessionManifests { url: url.to_owned(), documents: docs }
+    SessionManifests { documents: docs }
 }
 
 fn network_policy(s: &ResolvedSession, settings: &Settings, url: &str) -> NetworkPolicy {
