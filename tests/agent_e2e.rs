@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use vdi_e2e::{Logged, Xvfb, bin, repo, run, text};
+use vdi_e2e::{Logged, XServer, bin, repo, run, text};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -57,7 +57,7 @@ fn curl(args: &[&str]) -> String {
 
 #[test]
 fn page_plays_the_display_and_input_reaches_the_x_server() {
-    let x = Xvfb::start("1024x768");
+    let x = XServer::xvfb("1024x768");
     let mut xev = Command::new("xev")
         .args(["-root", "-event", "keyboard", "-event", "button"])
         .env("DISPLAY", &x.display)
@@ -128,7 +128,7 @@ fn page_plays_the_display_and_input_reaches_the_x_server() {
 
 #[test]
 fn wrong_or_missing_credentials_get_401_on_page_and_websocket() {
-    let x = Xvfb::start("640x480");
+    let x = XServer::xvfb("640x480");
     let agent = Agent::start(&x.display, "x264enc");
     let base = format!("http://{}", agent.addr);
     let good = format!("user:{PASSWORD}");
@@ -179,7 +179,7 @@ fn refuses_to_start_without_password_or_with_an_unknown_encoder() {
 
 #[test]
 fn nvenc_request_falls_back_to_x264_with_a_warning() {
-    let x = Xvfb::start("640x480");
+    let x = XServer::xvfb("640x480");
     let agent = Agent::start(&x.display, "nvh264enc");
     let log = agent.log();
     assert!(log.contains(r#"encoder="nvh264enc""#) && log.contains("falling back"), "{log}");
@@ -191,7 +191,7 @@ fn nvenc_request_falls_back_to_x264_with_a_warning() {
 
 #[test]
 fn a_new_viewer_takes_over_and_sigterm_exits_cleanly() {
-    let x = Xvfb::start("800x600");
+    let x = XServer::xvfb("800x600");
     let mut agent = Agent::start(&x.display, "x264enc");
     let url = format!("http://{}/", agent.addr);
     let (ok, out) =

@@ -84,33 +84,150 @@ pub fn template_yaml(name: &str) -> String {
     )
 }
 
-/// An Xvfb server on a free display, killed on drop.
-pub struct Xvfb {
+/// An X server on a free display, killed on drop.
+pub struct XServer {
     child: std::process::Child,
+    _dir: Option<tempfile::TempDir>,
     /// `:N`
     pub display: String,
 }
 
-impl Xvfb {
-    /// Starts Xvfb with a `WxH` screen and waits until it accepts clients (`-displayfd` writes the
-    /// display number once it does).
-    pub fn start(size: &str) -> Self {
+impl XServer {
+    /// Xvfb with a `WxH` screen and a black background (Debian 12's Xvfb cannot change its size).
+    pub fn xvfb(size: &str) -> Self {
+        Self::start(
+            Command::new("Xvfb").args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                &format!("{size}x24"),
+                "-nolisten",
+                "tcp",
+                "-br",
+            ]),
+            None,
+        )
+    }
+
+    /// Xorg with the dummy video driver, the X server desktop images use without a GPU; RandR
+    /// can add modes and change the screen size on it. Needs root (the test machine has it).
+    pub fn xorg_dummy() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conf = dir.path().join("xorg.conf");
+        std::fs::write(&conf, XORG_DUMMY_CONF).expect("xorg.conf");
+        std::fs::create_dir_all(dir.path().join("conf.d")).expect("conf.d");
+        let log = dir.path().join("Xorg.log");
+        let mut cmd = Command::new("Xorg");
+        cmd.args(["-displayfd", "1", "-noreset", "-nolisten", "tcp", "-config"])
+            .arg(&conf)
+            .arg("-configdir")
+            .arg(dir.path().join("conf.d"))
+            .arg("-logfile")
+            .arg(&log);
+        Self::start(&mut cmd, Some(dir))
+    }
+
+    /// Starts the server and waits until it accepts clients (`-displayfd` writes the display
+    /// number once it does).
+    fn start(cmd: &mut Command, dir: Option<tempfile::TempDir>) -> Self {
         use std::io::BufRead;
-        let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", &format!("{size}x24"), "-nolisten", "tcp"])
+        let mut child = cmd
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start Xvfb (scripts/install-test-deps installs it): {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?} (scripts/install-test-deps installs it): {e}"));
         let mut line = String::new();
         let stdout = child.stdout.take().expect("stdout");
         std::io::BufReader::new(stdout).read_line(&mut line).expect("display number");
-        assert!(!line.trim().is_empty(), "Xvfb did not report a display");
-        Self { child, display: format!(":{}", line.trim()) }
+        assert!(!line.trim().is_empty(), "{cmd:?} did not report a display");
+        Self { child, _dir: dir, display: format!(":{}", line.trim()) }
+    }
+
+    /// The screen size an X client (`xdpyinfo`) reads.
+    pub fn size(&self) -> String {
+        let out = run(Command::new("xdpyinfo").args(["-display", &self.display]));
+        let info = text(&out).0;
+        info.lines()
+            .find_map(|l| l.trim().strip_prefix("dimensions:"))
+            .and_then(|d| d.split_whitespace().next())
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
-impl Drop for Xvfb {
+const XORG_DUMMY_CONF: &str = r#"Section "ServerFlags"
+  Option "AutoAddDevices" "false"
+  Option "AutoAddGPU" "false"
+  Option "DontVTSwitch" "true"
+EndSection
+Section "Device"
+  Identifier "dummy"
+  Driver "dummy"
+  VideoRam 256000
+EndSection
+Section "Monitor"
+  Identifier "monitor"
+  HorizSync 5.0-1000.0
+  VertRefresh 5.0-200.0
+EndSection
+Section "Screen"
+  Identifier "screen"
+  Device "dummy"
+  Monitor "monitor"
+  DefaultDepth 24
+  SubSection "Display"
+    Depth 24
+    Modes "1024x768"
+  EndSubSection
+EndSection
+"#;
+
+impl Drop for XServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A PulseAudio daemon of its own (null sink as the default, anonymous unix socket), killed on
+/// drop. `server` is what `PULSE_SERVER` takes.
+pub struct Pulse {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    /// `unix:/…/native`
+    pub server: String,
+}
+
+impl Pulse {
+    /// Starts it and waits until it answers.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let socket = dir.path().join("native");
+        let child = Command::new("pulseaudio")
+            .args(["--daemonize=no", "-n", "--exit-idle-time=-1", "--use-pid-file=no", "--disallow-exit"])
+            .arg("-L")
+            .arg("module-null-sink sink_name=desktop")
+            .arg("-L")
+            .arg(format!("module-native-protocol-unix socket={} auth-anonymous=1", socket.display()))
+            .env("HOME", dir.path())
+            .env("PULSE_RUNTIME_PATH", dir.path())
+            .env_remove("DISPLAY")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start pulseaudio (scripts/install-test-deps installs it): {e}"));
+        let server = format!("unix:{}", socket.display());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while !run(Command::new("pactl").args(["--server", &server, "info"])).status.success() {
+            assert!(std::time::Instant::now() < deadline, "pulseaudio did not start");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Self { child, _dir: dir, server }
+    }
+}
+
+impl Drop for Pulse {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -1,59 +1,19 @@
-//! Input from the browser (data channel `input`, JSON) injected into the X server with XTest.
-//! Every key and button pressed through here is remembered and released when the viewer goes,
-//! so nothing stays stuck.
-//!
-//! Messages (version 1): `{"t":"m","x":X,"y":Y}` pointer to X,Y in screen pixels;
-//! `{"t":"b","b":N,"d":true|false}` button N (1 left, 2 middle, 3 right) down/up;
-//! `{"t":"w","dx":DX,"dy":DY}` wheel steps; `{"t":"k","k":KEYSYM,"d":true|false}` key by X keysym.
+//! Input from the browser injected into the X server with XTest, and the screen size set with
+//! RandR. Every key and button pressed through here is remembered and released when asked, when
+//! the page loses focus, and when the viewer goes, so nothing stays stuck. Keysyms missing from
+//! the server's keymap (a layout other than the server's, composed text) are bound to a spare
+//! keycode for the moment they are typed. The server's own auto-repeat is off while the agent
+//! runs: repeats come from the browser, not from a timer racing the network.
 
 use std::collections::BTreeSet;
 
-use serde::Deserialize;
 use x11rb::{
     connection::Connection,
     protocol::{xproto, xtest},
     rust_connection::RustConnection,
 };
 
-/// One input event.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "t")]
-pub enum Event {
-    /// Pointer motion to absolute screen coordinates.
-    #[serde(rename = "m")]
-    Move {
-        /// X in screen pixels.
-        x: i32,
-        /// Y in screen pixels.
-        y: i32,
-    },
-    /// A pointer button.
-    #[serde(rename = "b")]
-    Button {
-        /// Button number.
-        b: u8,
-        /// Pressed (true) or released.
-        d: bool,
-    },
-    /// Wheel steps.
-    #[serde(rename = "w")]
-    Wheel {
-        /// Horizontal steps (positive: right).
-        #[serde(default)]
-        dx: i32,
-        /// Vertical steps (positive: down).
-        #[serde(default)]
-        dy: i32,
-    },
-    /// A key by keysym.
-    #[serde(rename = "k")]
-    Key {
-        /// X keysym.
-        k: u32,
-        /// Pressed (true) or released.
-        d: bool,
-    },
-}
+use crate::{protocol::FromViewer, resize};
 
 /// Why input could not be injected.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +36,11 @@ pub struct Injector {
     root: xproto::Window,
     width: u16,
     height: u16,
-    keymap: Vec<(u32, u8)>,
+    keymap: Vec<(u32, u8, usize)>,
+    per_keycode: u8,
+    /// Keycodes with no keysym, lent to keysyms the keymap lacks (round robin).
+    spare: Vec<u8>,
+    next_spare: usize,
     keys_down: BTreeSet<u8>,
     buttons_down: BTreeSet<u8>,
 }
@@ -92,13 +56,31 @@ impl Injector {
         let map = xproto::get_keyboard_mapping(&conn, min, max - min + 1).map_err(xerr)?.reply().map_err(xerr)?;
         let per = usize::from(map.keysyms_per_keycode.max(1));
         let mut keymap = Vec::new();
+        let mut spare = Vec::new();
         for (i, syms) in map.keysyms.chunks(per).enumerate() {
-            let code = min + u8::try_from(i).unwrap_or(0);
-            for s in syms.iter().filter(|s| **s != 0) {
-                keymap.push((*s, code));
+            let code = min.saturating_add(u8::try_from(i).unwrap_or(u8::MAX));
+            if syms.iter().all(|s| *s == 0) {
+                spare.push(code);
+            }
+            for (col, s) in syms.iter().enumerate().filter(|(_, s)| **s != 0) {
+                keymap.push((*s, code, col));
             }
         }
-        Ok(Self { conn, root, width, height, keymap, keys_down: BTreeSet::new(), buttons_down: BTreeSet::new() })
+        let off = xproto::ChangeKeyboardControlAux::new().auto_repeat_mode(xproto::AutoRepeatMode::OFF);
+        xproto::change_keyboard_control(&conn, &off).map_err(xerr)?;
+        conn.flush().map_err(xerr)?;
+        Ok(Self {
+            conn,
+            root,
+            width,
+            height,
+            keymap,
+            per_keycode: map.keysyms_per_keycode.max(1),
+            spare,
+            next_spare: 0,
+            keys_down: BTreeSet::new(),
+            buttons_down: BTreeSet::new(),
+        })
     }
 
     /// Screen size in pixels.
@@ -106,9 +88,44 @@ impl Injector {
         (self.width, self.height)
     }
 
-    fn keycode(&self, keysym: u32) -> Option<u8> {
-        // The first keycode listing the keysym: the unshifted position where it has one.
-        self.keymap.iter().find(|(s, _)| *s == keysym).map(|(_, c)| *c)
+    /// The keycode for a keysym, preferring a position that needs no modifier; a spare keycode
+    /// is bound to keysyms the keymap lacks (and, with `unshifted`, to those that need Shift).
+    fn keycode(&mut self, keysym: u32, unshifted: bool) -> Result<Option<u8>, InputError> {
+        let mut found: Vec<&(u32, u8, usize)> = self.keymap.iter().filter(|(s, _, _)| *s == keysym).collect();
+        found.sort_by_key(|(_, _, col)| *col);
+        if let Some((_, code, col)) = found.first()
+            && (!unshifted || *col == 0)
+        {
+            return Ok(Some(*code));
+        }
+        let free: Vec<u8> = self.spare.iter().copied().filter(|c| !self.keys_down.contains(c)).collect();
+        if free.is_empty() {
+            return Ok(None);
+        }
+        let code = free[self.next_spare % free.len()];
+        self.next_spare = self.next_spare.wrapping_add(1);
+        let syms = vec![keysym; usize::from(self.per_keycode)];
+        xproto::change_keyboard_mapping(&self.conn, 1, code, self.per_keycode, &syms)
+            .map_err(xerr)?
+            .check()
+            .map_err(xerr)?;
+        self.keymap.retain(|(_, c, _)| *c != code);
+        self.keymap.extend((0..syms.len()).map(|col| (keysym, code, col)));
+        Ok(Some(code))
+    }
+
+    fn key(&mut self, keysym: u32, down: bool, unshifted: bool) -> Result<(), InputError> {
+        let Some(code) = self.keycode(keysym, unshifted)? else {
+            tracing::debug!(keysym, "no keycode for keysym and no spare keycode");
+            return Ok(());
+        };
+        self.fake(if down { xproto::KEY_PRESS_EVENT } else { xproto::KEY_RELEASE_EVENT }, code, 0, 0)?;
+        if down {
+            self.keys_down.insert(code);
+        } else {
+            self.keys_down.remove(&code);
+        }
+        Ok(())
     }
 
     fn fake(&self, kind: u8, detail: u8, x: i16, y: i16) -> Result<(), InputError> {
@@ -116,25 +133,30 @@ impl Injector {
         Ok(())
     }
 
-    /// Injects one event.
-    pub fn apply(&mut self, ev: &Event) -> Result<(), InputError> {
-        match *ev {
-            Event::Move { x, y } => {
-                let cx = x.clamp(0, i32::from(self.width) - 1) as i16;
-                let cy = y.clamp(0, i32::from(self.height) - 1) as i16;
+    /// Injects one event; a size request answers with the screen size it got.
+    pub fn apply(&mut self, ev: &FromViewer, max_size: (u32, u32)) -> Result<Option<(u16, u16)>, InputError> {
+        let mut resized = None;
+        match ev {
+            FromViewer::Move { x, y } => {
+                let cx = i16::try_from((*x).clamp(0, i32::from(self.width) - 1)).unwrap_or(0);
+                let cy = i16::try_from((*y).clamp(0, i32::from(self.height) - 1)).unwrap_or(0);
                 self.fake(xproto::MOTION_NOTIFY_EVENT, 0, cx, cy)?;
             }
-            Event::Button { b, d } if (1..=9).contains(&b) => {
-                self.fake(if d { xproto::BUTTON_PRESS_EVENT } else { xproto::BUTTON_RELEASE_EVENT }, b, 0, 0)?;
-                if d {
-                    self.buttons_down.insert(b);
+            FromViewer::RelativeMove { dx, dy } => {
+                let c = |v: i32| i16::try_from(v.clamp(-4096, 4096)).unwrap_or(0);
+                // detail 1: the coordinates are relative to the pointer.
+                self.fake(xproto::MOTION_NOTIFY_EVENT, 1, c(*dx), c(*dy))?;
+            }
+            FromViewer::Button { b, d } if (1..=9).contains(b) => {
+                self.fake(if *d { xproto::BUTTON_PRESS_EVENT } else { xproto::BUTTON_RELEASE_EVENT }, *b, 0, 0)?;
+                if *d {
+                    self.buttons_down.insert(*b);
                 } else {
-                    self.buttons_down.remove(&b);
+                    self.buttons_down.remove(b);
                 }
             }
-            Event::Button { .. } => {}
-            Event::Wheel { dx, dy } => {
-                let steps = [(dy, 5u8, 4u8), (dx, 7, 6)];
+            FromViewer::Wheel { dx, dy } => {
+                let steps = [(*dy, 5u8, 4u8), (*dx, 7, 6)];
                 for (n, pos, neg) in steps {
                     let button = if n > 0 { pos } else { neg };
                     for _ in 0..n.unsigned_abs().min(20) {
@@ -143,21 +165,32 @@ impl Injector {
                     }
                 }
             }
-            Event::Key { k, d } => {
-                let Some(code) = self.keycode(k) else {
-                    tracing::debug!(keysym = k, "no keycode for keysym");
-                    return Ok(());
-                };
-                self.fake(if d { xproto::KEY_PRESS_EVENT } else { xproto::KEY_RELEASE_EVENT }, code, 0, 0)?;
-                if d {
-                    self.keys_down.insert(code);
-                } else {
-                    self.keys_down.remove(&code);
+            FromViewer::Key { k, d, .. } => self.key(*k, *d, false)?,
+            FromViewer::Text { s } => {
+                // Typed as-is, whatever modifiers are down, so each character binds unshifted.
+                for ch in s.chars().take(4096) {
+                    let sym = keysym_of(ch);
+                    self.key(sym, true, true)?;
+                    self.key(sym, false, true)?;
                 }
             }
+            FromViewer::ReleaseAll => self.release_all()?,
+            FromViewer::Size { w, h } => {
+                let (w, h) = resize::clamp(*w, *h, max_size);
+                let got = match resize::apply(&self.conn, self.root, w, h) {
+                    Ok(got) => got,
+                    Err(e) => {
+                        tracing::warn!(error = %e, width = w, height = h, "screen not resized; the browser scales the picture");
+                        (self.width, self.height)
+                    }
+                };
+                (self.width, self.height) = got;
+                resized = Some(got);
+            }
+            FromViewer::Button { .. } | FromViewer::Clipboard { .. } => {}
         }
         self.conn.flush().map_err(xerr)?;
-        Ok(())
+        Ok(resized)
     }
 
     /// Releases every key and button this injector pressed.
@@ -176,5 +209,30 @@ impl Injector {
 impl Drop for Injector {
     fn drop(&mut self) {
         let _ = self.release_all();
+    }
+}
+
+/// The X keysym of a character: Latin-1 keysyms are their code point, the rest of Unicode is
+/// `0x0100_0000 + code point`; newline and tab are the Return and Tab keys.
+pub fn keysym_of(ch: char) -> u32 {
+    let cp = u32::from(ch);
+    match ch {
+        '\n' | '\r' => 0xff0d,
+        '\t' => 0xff09,
+        _ if (0x20..0x7f).contains(&cp) || (0xa0..0x100).contains(&cp) => cp,
+        _ => 0x0100_0000 + cp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keysym_of;
+
+    #[test]
+    fn keysyms_of_characters() {
+        assert_eq!(keysym_of('a'), 0x61);
+        assert_eq!(keysym_of('ö'), 0xf6);
+        assert_eq!(keysym_of('€'), 0x0100_20ac);
+        assert_eq!(keysym_of('\n'), 0xff0d);
     }
 }

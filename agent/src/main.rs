@@ -4,10 +4,25 @@
 use std::{net::SocketAddr, process::ExitCode, sync::Arc};
 
 use clap::Parser;
-use vdi_agent::{encoder, http, input, metrics::Metrics, session::Agent, settings::Settings};
+use vdi_agent::{
+    audio,
+    desktop::{Desktop, Features},
+    encoder, http, input,
+    metrics::Metrics,
+    session::Agent,
+    settings::Settings,
+};
 
 fn main() -> ExitCode {
     let settings = Settings::parse();
+    if std::env::var("DISPLAY").ok().as_deref() != Some(settings.display.as_str()) {
+        // The clipboard library opens the display named by DISPLAY.
+        #[allow(unsafe_code)]
+        // SAFETY: nothing else runs yet: no thread has been started, so nobody reads the environment.
+        unsafe {
+            std::env::set_var("DISPLAY", &settings.display);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -40,10 +55,31 @@ fn main() -> ExitCode {
     }
     tracing::info!(encoder = chosen.encoder.element(), display = %settings.display, width = size.0, height = size.1, "encoder chosen");
     let metrics = Arc::new(Metrics::new());
+    let audio = match settings.pulse_server.as_deref().filter(|s| !s.is_empty()) {
+        None => Err("PULSE_SERVER is not set".to_owned()),
+        Some(server) => audio::probe(server),
+    };
+    match &audio {
+        Ok(()) => tracing::info!(
+            server = settings.pulse_server.as_deref().unwrap_or_default(),
+            "desktop sound streams as Opus"
+        ),
+        Err(why) => tracing::warn!(reason = %why, "no desktop sound; streaming video alone"),
+    }
+    let state = if audio.is_ok() { "streaming" } else { "off" };
+    metrics.audio.get_or_create(&vec![("state".to_owned(), state.to_owned())]).set(1);
+    let features = Features {
+        resize: settings.enable_resize,
+        max_size: settings.max_resolution,
+        clipboard: settings.enable_clipboard,
+        clip_max: settings.clipboard_max_bytes,
+        audio: audio.is_ok(),
+    };
+    let desktop = Desktop::start(&settings.display, features, metrics.clone());
     metrics.encoder.get_or_create(&vec![("encoder".to_owned(), chosen.encoder.element().to_owned())]).set(1);
     metrics.bitrate_kbps.set(i64::from(settings.video_bitrate));
     let addr = SocketAddr::new(settings.addr, settings.port);
-    let agent = Arc::new(Agent::new(settings, chosen.encoder, metrics));
+    let agent = Arc::new(Agent::new(settings, chosen.encoder, metrics, desktop));
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

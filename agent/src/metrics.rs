@@ -34,6 +34,12 @@ pub struct Metrics {
     pub sessions: Counter,
     /// Failed authentication attempts.
     pub auth_failures: Counter,
+    /// Cursor shape changes seen.
+    pub cursor_changes: Counter,
+    /// Clipboard transfers by direction (in, out, refused).
+    pub clipboard: Family<Vec<(String, String)>, Counter>,
+    /// Desktop sound: 1 for `streaming` or `off` (with the reason in the log).
+    pub audio: Family<Vec<(String, String)>, Gauge>,
 }
 
 impl Default for Metrics {
@@ -59,6 +65,9 @@ impl Metrics {
             candidate: Family::default(),
             sessions: Counter::default(),
             auth_failures: Counter::default(),
+            cursor_changes: Counter::default(),
+            clipboard: Family::default(),
+            audio: Family::default(),
         };
         registry.register("encoder", "Encoder in use (1 for its name)", m.encoder.clone());
         registry.register("viewers", "Connected viewers", m.viewers.clone());
@@ -79,6 +88,13 @@ impl Metrics {
             "Requests refused for wrong or missing credentials",
             m.auth_failures.clone(),
         );
+        registry.register("cursor_changes", "Cursor shape changes sent to the browser", m.cursor_changes.clone());
+        registry.register(
+            "clipboard_transfers",
+            "Clipboard texts by direction (in, out, refused)",
+            m.clipboard.clone(),
+        );
+        registry.register("audio", "Desktop sound (1 for streaming or off)", m.audio.clone());
         Self { registry, ..m }
     }
 

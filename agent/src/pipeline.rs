@@ -6,19 +6,34 @@ use crate::encoder::Encoder;
 /// Name of the webrtcbin element in the pipeline.
 pub const WEBRTC: &str = "webrtc";
 
-/// The pipeline description for one viewer.
-pub fn description(display: &str, encoder: Encoder, bitrate_kbps: u32, fps: u32) -> String {
+/// The pipeline description for one viewer; with `audio` (PulseAudio server, Opus bit/s) the
+/// desktop's sound goes in the same peer connection. The pointer is not captured: the browser
+/// draws it (see `cursor`).
+pub fn description(display: &str, encoder: Encoder, bitrate_kbps: u32, fps: u32, audio: Option<(&str, u32)>) -> String {
+    let audio =
+        audio.map(|(server, bps)| format!(" {}", crate::audio::fragment(server, bps, WEBRTC))).unwrap_or_default();
     format!(
-        "ximagesrc display-name={display} use-damage=false show-pointer=true \
+        "ximagesrc display-name={display} use-damage=false show-pointer=false \
          ! video/x-raw,framerate={fps}/1 \
          ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0 \
          ! videoconvert n-threads=2 ! video/x-raw,format=I420 \
          ! {} \
          ! rtph264pay config-interval=-1 aggregate-mode=zero-latency mtu=1200 pt=96 \
          ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000 \
-         ! webrtcbin name={WEBRTC} bundle-policy=max-bundle latency=0",
+         ! webrtcbin name={WEBRTC} bundle-policy=max-bundle latency=0{audio}",
         encoder.fragment(bitrate_kbps, fps)
     )
+}
+
+/// Puts every track of webrtcbin in one media stream, so the browser plays sound and picture in
+/// sync (webrtcbin 1.22 has an `msid` pad property; older ones ignore this).
+pub fn same_stream(webrtc: &gst::Element) {
+    use gst::prelude::*;
+    for pad in webrtc.sink_pads() {
+        if pad.find_property("msid").is_some() {
+            pad.set_property("msid", "vdi-desktop");
+        }
+    }
 }
 
 /// The same encode chain from a test source into an appsink, for tests and the probe.

@@ -16,8 +16,8 @@ use gst::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
+    desktop::Desktop,
     encoder::Encoder,
-    input::{Event, Injector},
     metrics::Metrics,
     pipeline,
     settings::Settings,
@@ -32,14 +32,16 @@ pub struct Agent {
     pub encoder: Encoder,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Cursor, clipboard and what the desktop allows.
+    pub desktop: Arc<Desktop>,
     current: Mutex<Option<(u64, oneshot::Sender<String>)>>,
     next_id: AtomicU64,
 }
 
 impl Agent {
     /// A new agent with no viewer.
-    pub fn new(settings: Settings, encoder: Encoder, metrics: Arc<Metrics>) -> Self {
-        Self { settings, encoder, metrics, current: Mutex::new(None), next_id: AtomicU64::new(1) }
+    pub fn new(settings: Settings, encoder: Encoder, metrics: Arc<Metrics>, desktop: Arc<Desktop>) -> Self {
+        Self { settings, encoder, metrics, desktop, current: Mutex::new(None), next_id: AtomicU64::new(1) }
     }
 
     /// Registers a new viewer, telling the previous one (if any) that it was replaced.
@@ -88,7 +90,7 @@ pub async fn run(agent: Arc<Agent>, socket: WebSocket) {
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
     // One TURN credential pair per session, minted now; the browser gets only this pair.
     let turn = agent.settings.turn_credentials();
-    let reason = match start_pipeline(&agent, turn.as_ref(), out_tx.clone()) {
+    let reason = match start_pipeline(&agent, id, turn.as_ref(), out_tx.clone()) {
         Err(e) => {
             tracing::error!(viewer = id, error = %e, "cannot start the stream");
             let _ = ws_tx
@@ -128,6 +130,7 @@ pub async fn run(agent: Arc<Agent>, socket: WebSocket) {
         }
     };
     let _ = ws_tx.close().await;
+    agent.desktop.detach(id);
     agent.leave(id);
     agent.metrics.viewers.dec();
     tracing::info!(viewer = id, %reason, "viewer session ended");
@@ -174,16 +177,19 @@ impl Drop for Stream {
 
 fn start_pipeline(
     agent: &Arc<Agent>,
+    id: u64,
     turn: Option<&crate::turn::Credentials>,
     out: mpsc::UnboundedSender<Out>,
 ) -> Result<Stream, String> {
     let s = &agent.settings;
-    let desc = pipeline::description(&s.display, agent.encoder, s.video_bitrate, s.framerate);
+    let audio = agent.desktop.features.audio.then(|| (s.pulse_server.as_deref().unwrap_or_default(), s.audio_bitrate));
+    let desc = pipeline::description(&s.display, agent.encoder, s.video_bitrate, s.framerate, audio);
     let pipeline = gst::parse::launch(&desc)
         .map_err(|e| format!("cannot build the pipeline: {e}"))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| "the pipeline description is not a pipeline".to_owned())?;
     let webrtc = pipeline.by_name(pipeline::WEBRTC).ok_or("webrtcbin missing from the pipeline")?;
+    pipeline::same_stream(&webrtc);
     configure_ice(&webrtc, s, turn);
 
     // Offer when webrtcbin is ready to negotiate.
@@ -233,7 +239,7 @@ fn start_pipeline(
     let channel =
         webrtc.emit_by_name::<Option<gst_webrtc::WebRTCDataChannel>>("create-data-channel", &[&"input", &options]);
     match channel {
-        Some(ch) => attach_input(&ch, &s.display),
+        Some(ch) => crate::channel::attach(&ch, id, &s.display, agent.desktop.clone()),
         None => tracing::warn!("webrtcbin could not create the input data channel; the desktop will be view-only"),
     }
 
@@ -243,6 +249,7 @@ fn start_pipeline(
     let tx = out;
     let weak = webrtc.downgrade();
     let metrics = agent.metrics.clone();
+    let desktop = agent.desktop.clone();
     let encoder = pipeline.by_name("enc").map(|e| e.downgrade());
     let controller = Arc::new(Mutex::new(crate::bitrate::Controller::new(
         s.min_video_bitrate,
@@ -265,7 +272,7 @@ fn start_pipeline(
                 }
                 _ = stats.tick() => {
                     let Some(webrtc) = weak.upgrade() else { break };
-                    poll_stats(&webrtc, metrics.clone(), controller.clone(), encoder.clone());
+                    poll_stats(&webrtc, metrics.clone(), controller.clone(), encoder.clone(), desktop.clone());
                 }
             }
         }
@@ -340,6 +347,7 @@ fn poll_stats(
     metrics: Arc<Metrics>,
     controller: Arc<Mutex<crate::bitrate::Controller>>,
     encoder: Option<gst::glib::WeakRef<gst::Element>>,
+    desktop: Arc<Desktop>,
 ) {
     let promise = gst::Promise::with_change_func(move |reply| {
         let Ok(Some(stats)) = reply else { return };
@@ -375,52 +383,11 @@ fn poll_stats(
             Err(_) => return,
         };
         metrics.bitrate_kbps.set(i64::from(target));
+        desktop.send(&crate::protocol::ToViewer::Stats { target, loss, rtt: rtt_ms });
         if let Some(enc) = encoder.as_ref().and_then(|w| w.upgrade()) {
             // x264enc, nvh264enc and vah264enc all take kbit/s and accept changes while playing.
             enc.set_property_from_str("bitrate", &target.to_string());
         }
     });
     webrtc.emit_by_name::<()>("get-stats", &[&None::<gst::Pad>, &promise]);
-}
-
-/// Input events from the data channel go to a thread that owns the X connection; when the
-/// channel closes the thread ends and every key and button it pressed is released.
-fn attach_input(channel: &gst_webrtc::WebRTCDataChannel, display: &str) {
-    let (tx, rx) = std::sync::mpsc::channel::<Event>();
-    let display = display.to_owned();
-    std::thread::spawn(move || {
-        let mut injector = match Injector::connect(&display) {
-            Ok(i) => i,
-            Err(e) => {
-                tracing::error!(error = %e, "input disabled");
-                return;
-            }
-        };
-        while let Ok(ev) = rx.recv() {
-            if let Err(e) = injector.apply(&ev) {
-                tracing::warn!(error = %e, "input event failed");
-            }
-        }
-        if let Err(e) = injector.release_all() {
-            tracing::warn!(error = %e, "releasing keys failed");
-        }
-    });
-    let sender = Arc::new(Mutex::new(Some(tx)));
-    let on_msg = sender.clone();
-    channel.connect_on_message_string(move |_, msg| {
-        let Some(msg) = msg else { return };
-        match serde_json::from_str::<Event>(msg) {
-            Ok(ev) => {
-                if let Some(tx) = on_msg.lock().ok().and_then(|g| g.clone()) {
-                    let _ = tx.send(ev);
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "bad input message"),
-        }
-    });
-    channel.connect_on_close(move |_| {
-        if let Ok(mut g) = sender.lock() {
-            g.take();
-        }
-    });
 }

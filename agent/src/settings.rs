@@ -94,9 +94,29 @@ pub struct Settings {
     /// Who the minted TURN credentials are for (the session's user; shown in coturn's logs).
     #[arg(long, env = "VDI_USER", default_value = "vdi")]
     pub turn_user: String,
-    /// PulseAudio server for desktop sound (sound is not streamed yet; accepted for compatibility).
+    /// Largest screen the browser may ask for when resizing, WIDTHxHEIGHT.
+    #[arg(long, env = "VDI_MAX_RESOLUTION", default_value = "2560x1600", value_parser = parse_size)]
+    pub max_resolution: (u32, u32),
+    /// Clipboard sharing: true (both ways), false, in (browser to desktop only), out (desktop to
+    /// browser only).
+    #[arg(long, env = "SELKIES_ENABLE_CLIPBOARD", value_enum, default_value = "true")]
+    pub enable_clipboard: crate::clipboard::Direction,
+    /// Largest clipboard text, in bytes; larger text is refused with a message.
+    #[arg(long, env = "VDI_CLIPBOARD_MAX_BYTES", default_value_t = 1 << 20)]
+    pub clipboard_max_bytes: usize,
+    /// PulseAudio server for desktop sound (the monitor of the default sink); without one, or
+    /// when it does not answer, the agent streams video alone.
     #[arg(long, env = "PULSE_SERVER")]
     pub pulse_server: Option<String>,
+    /// Opus bitrate for desktop sound, in bit/s.
+    #[arg(long, env = "SELKIES_AUDIO_BITRATE", default_value_t = 128_000, value_parser = clap::value_parser!(u32).range(6000..=510_000))]
+    pub audio_bitrate: u32,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT"))?;
+    let n = |v: &str| v.trim().parse::<u32>().map_err(|e| format!("`{s}`: {e}"));
+    Ok((n(w)?, n(h)?))
 }
 
 impl Settings {

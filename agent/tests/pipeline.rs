@@ -79,7 +79,7 @@ fn encoder_settings_follow_the_low_latency_recipe() {
     {
         assert!(n.contains(want), "{want} in {n}");
     }
-    let p = pipeline::description(":0", Encoder::X264, 8000, 60);
+    let p = pipeline::description(":0", Encoder::X264, 8000, 60, None);
     for want in [
         "ximagesrc",
         "aggregate-mode=zero-latency",
