@@ -4,51 +4,14 @@
 
 use std::{
     io::{BufRead, BufReader},
-    net::SocketAddr,
-    path::PathBuf,
     process::{Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use vdi_e2e::{Logged, XServer, bin, repo, run, text};
+use vdi_e2e::{XServer, bin, run, text};
 
-const PASSWORD: &str = "correct horse battery staple";
-
-struct Agent {
-    proc: Logged,
-    addr: SocketAddr,
-}
-
-impl Agent {
-    fn start(display: &str, encoder: &str) -> Self {
-        let proc = Logged::spawn(
-            Command::new(bin("vdi-agent"))
-                .args(["--addr", "127.0.0.1", "--port", "0"])
-                .env("DISPLAY", display)
-                .env("SELKIES_ENCODER", encoder)
-                .env("SELKIES_BASIC_AUTH_PASSWORD", PASSWORD)
-                .env("RUST_LOG", "info")
-                .env("NO_COLOR", "1"),
-        );
-        let addr = proc.wait_for_addr("listening", Duration::from_secs(30));
-        Self { proc, addr }
-    }
-
-    fn log(&self) -> String {
-        self.proc.log()
-    }
-}
-
-fn node() -> PathBuf {
-    PathBuf::from("node")
-}
-
-fn drive(opts: serde_json::Value) -> (bool, String) {
-    let out = run(Command::new(node()).arg(repo().join("tests/browser/drive.mjs")).arg(opts.to_string()));
-    let (stdout, stderr) = text(&out);
-    (out.status.success(), format!("{stdout}{stderr}"))
-}
+use vdi_e2e::agent::{Agent, PASSWORD, drive, drive_script, node};
 
 fn curl(args: &[&str]) -> String {
     let out = run(Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]).args(args));
@@ -75,7 +38,7 @@ fn page_plays_the_display_and_input_reaches_the_x_server() {
             }
         }
     });
-    let agent = Agent::start(&x.display, "x264enc");
+    let agent = Agent::start(&x.display, "x264enc", &[]);
     let url = format!("http://{}/", agent.addr);
     let (ok, out) = drive(serde_json::json!({
         "url": url, "user": "user", "password": PASSWORD, "click": [300, 200], "type": "a", "reconnect": true,
@@ -99,7 +62,7 @@ fn page_plays_the_display_and_input_reaches_the_x_server() {
     let _ = xev.wait();
     // While a viewer watches, the stats loop reports the ICE candidate type and counts frames.
     let mut viewer = Command::new(node())
-        .arg(repo().join("tests/browser/drive.mjs"))
+        .arg(drive_script())
         .arg(serde_json::json!({ "url": url, "user": "user", "password": PASSWORD, "holdMs": 30000 }).to_string())
         .stdout(Stdio::null())
         .spawn()
@@ -123,13 +86,20 @@ fn page_plays_the_display_and_input_reaches_the_x_server() {
         .unwrap_or(0);
     assert!(frames > 0, "encoded frames are counted: {m}");
     assert!(agent.log().contains("encoder chosen"));
+    assert!(
+        agent.log().contains("no desktop sound; streaming video alone")
+            && agent.log().contains("PULSE_SERVER is not set"),
+        "without PulseAudio the video plays and the log says why there is no sound: {}",
+        agent.log()
+    );
+    assert!(m.contains(r#"vdi_agent_audio{state="off"} 1"#), "{m}");
     assert!(!agent.log().contains(PASSWORD), "the password never appears in the log");
 }
 
 #[test]
 fn wrong_or_missing_credentials_get_401_on_page_and_websocket() {
     let x = XServer::xvfb("640x480");
-    let agent = Agent::start(&x.display, "x264enc");
+    let agent = Agent::start(&x.display, "x264enc", &[]);
     let base = format!("http://{}", agent.addr);
     let good = format!("user:{PASSWORD}");
     assert_eq!(curl(&[&format!("{base}/")]), "401");
@@ -180,7 +150,7 @@ fn refuses_to_start_without_password_or_with_an_unknown_encoder() {
 #[test]
 fn nvenc_request_falls_back_to_x264_with_a_warning() {
     let x = XServer::xvfb("640x480");
-    let agent = Agent::start(&x.display, "nvh264enc");
+    let agent = Agent::start(&x.display, "nvh264enc", &[]);
     let log = agent.log();
     assert!(log.contains(r#"encoder="nvh264enc""#) && log.contains("falling back"), "{log}");
     assert!(log.contains("not installed"), "the warning says why: {log}");
@@ -192,7 +162,7 @@ fn nvenc_request_falls_back_to_x264_with_a_warning() {
 #[test]
 fn a_new_viewer_takes_over_and_sigterm_exits_cleanly() {
     let x = XServer::xvfb("800x600");
-    let mut agent = Agent::start(&x.display, "x264enc");
+    let mut agent = Agent::start(&x.display, "x264enc", &[]);
     let url = format!("http://{}/", agent.addr);
     let (ok, out) =
         drive(serde_json::json!({ "url": url, "user": "user", "password": PASSWORD, "stats": true, "takeover": true }));

@@ -306,3 +306,73 @@ impl Drop for Logged {
         let _ = self.child.wait();
     }
 }
+
+/// The agent and the browser driver, for the suites that stream.
+pub mod agent {
+    use std::{net::SocketAddr, path::PathBuf, process::Command, time::Duration};
+
+    use super::{Logged, bin, repo, run, text};
+
+    /// The password every test agent runs with.
+    pub const PASSWORD: &str = "correct horse battery staple";
+
+    /// A running `vdi-agent` on a free port.
+    pub struct Agent {
+        /// The process and its log.
+        pub proc: Logged,
+        /// Where it listens.
+        pub addr: SocketAddr,
+    }
+
+    impl Agent {
+        /// Starts the agent on `display` with `encoder` and extra environment.
+        pub fn start(display: &str, encoder: &str, env: &[(&str, &str)]) -> Self {
+            let mut cmd = Command::new(bin("vdi-agent"));
+            cmd.args(["--addr", "127.0.0.1", "--port", "0"])
+                .env("DISPLAY", display)
+                .env("SELKIES_ENCODER", encoder)
+                .env("SELKIES_BASIC_AUTH_PASSWORD", PASSWORD)
+                .env("RUST_LOG", "info")
+                .env("NO_COLOR", "1")
+                .env_remove("PULSE_SERVER");
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let proc = Logged::spawn(&mut cmd);
+            let addr = proc.wait_for_addr("listening", Duration::from_secs(30));
+            Self { proc, addr }
+        }
+
+        /// Its log so far.
+        pub fn log(&self) -> String {
+            self.proc.log()
+        }
+
+        /// The page's URL.
+        pub fn url(&self) -> String {
+            format!("http://{}/", self.addr)
+        }
+
+        /// The browser-driver options every run needs.
+        pub fn drive_opts(&self, display: &str) -> serde_json::Value {
+            serde_json::json!({ "url": self.url(), "user": "user", "password": PASSWORD, "display": display })
+        }
+    }
+
+    /// Node.js.
+    pub fn node() -> PathBuf {
+        PathBuf::from("node")
+    }
+
+    /// The driver script.
+    pub fn drive_script() -> PathBuf {
+        repo().join("tests/browser/drive.mjs")
+    }
+
+    /// Runs the browser driver to the end: success and everything it printed.
+    pub fn drive(opts: serde_json::Value) -> (bool, String) {
+        let out = run(Command::new(node()).arg(drive_script()).arg(opts.to_string()));
+        let (stdout, stderr) = text(&out);
+        (out.status.success(), format!("{stdout}{stderr}"))
+    }
+}

@@ -5,6 +5,7 @@ import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
 
 const opt = JSON.parse(process.argv[2]);
 const deadline = (ms) => Date.now() + ms;
@@ -22,7 +23,8 @@ const ctx = await chromium.launchPersistentContext(userDataDir, {
   executablePath: opt.chromium || '/usr/bin/chromium', headless: false,
   args: [...args, `--user-data-dir=${userDataDir}`, '--remote-debugging-pipe', 'about:blank'],
   ignoreDefaultArgs: true,
-  viewport: { width: 1280, height: 720 },
+  viewport: opt.viewport || { width: 1280, height: 720 },
+  deviceScaleFactor: 1,
   httpCredentials: opt.user ? { username: opt.user, password: opt.password } : undefined,
 });
 const page = ctx.pages()[0] || await ctx.newPage();
@@ -45,6 +47,139 @@ async function waitForVideo(label) {
     await page.waitForTimeout(100);
   }
   throw new Error(`${label}: no video within the deadline; console: ${consoleLines.slice(-10).join(' | ')}`);
+}
+
+// The test may hold a step until it has looked at the X server: it writes a line to our stdin.
+const goLines = [];
+let goWaiter = null;
+if (opt.handshake) {
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (d) => { for (const _ of d.split('\n').slice(1)) { if (goWaiter) { goWaiter(); goWaiter = null; } else goLines.push(1); } });
+}
+const go = () => opt.handshake ? (goLines.length ? Promise.resolve(goLines.shift()) : new Promise((r) => { goWaiter = r; })) : Promise.resolve();
+const x = (cmd, args, input) => execFileSync(cmd, args, { env: { ...process.env, DISPLAY: opt.display }, input, timeout: 10000 }).toString();
+const screenSize = () => (x('xdpyinfo', []).match(/dimensions:\s+(\d+x\d+)/) || [])[1];
+async function until(label, fn, ms) {
+  const end = deadline(ms || opt.timeoutMs || 20000);
+  let v;
+  while (Date.now() < end) { v = await fn(); if (v) return v; await page.waitForTimeout(50); }
+  throw new Error(`${label}: not within the deadline (last: ${JSON.stringify(v)}); console: ${consoleLines.slice(-10).join(' | ')}`);
+}
+const videoSize = () => page.evaluate(() => { const v = document.querySelector('video'); return `${v.videoWidth}x${v.videoHeight}`; });
+
+// Each window size: the X screen follows (read by an X client), then frames of that size play.
+async function resizeSteps() {
+  for (const [w, h, want] of opt.resize) {
+    const t0 = Date.now();
+    await page.setViewportSize({ width: w, height: h });
+    const expect = want || `${w}x${h}`;
+    await until(`video ${expect}`, async () => (await videoSize()) === expect, 20000);
+    say({ step: 'resized', window: `${w}x${h}`, video: expect, screen: screenSize(), ms: Date.now() - t0 });
+  }
+}
+
+// An X client shows a text cursor under the pointer; the video's CSS cursor becomes that image. The
+// pointer sits over a black desktop: frames around it must stay black (no pointer captured).
+async function cursorSteps() {
+  const box = await page.locator('video').boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  const before = await until('first cursor', () => page.evaluate(() => document.querySelector('video').style.cursor), 10000);
+  say({ step: 'cursor-ready' });
+  await go(); // the test maps a window with a text cursor under the pointer
+  const after = await until('cursor change', async () => {
+    const c = await page.evaluate(() => document.querySelector('video').style.cursor);
+    return c !== before && c.startsWith('url("data:image/png;base64,') ? c : null;
+  }, 10000);
+  say({ step: 'cursor', before: before.slice(0, 40), after: after.slice(0, 40) });
+  await page.mouse.move(box.x + box.width / 2 + 5, box.y + box.height / 2 + 5);
+  await page.waitForTimeout(500);
+  const brightest = await page.evaluate(() => {
+    const v = document.querySelector('video');
+    const c = document.createElement('canvas');
+    c.width = v.videoWidth; c.height = v.videoHeight;
+    const g = c.getContext('2d');
+    g.drawImage(v, 0, 0);
+    const px = g.getImageData(Math.floor(v.videoWidth / 2) - 20, Math.floor(v.videoHeight / 2) - 20, 60, 60).data;
+    let max = 0;
+    for (let i = 0; i < px.length; i += 4) max = Math.max(max, px[i], px[i + 1], px[i + 2]);
+    return max;
+  });
+  say({ step: 'frame-around-pointer', brightest });
+}
+
+// Copy in the desktop (xclip) -> the page; paste in the page (a real Ctrl+V) -> the desktop.
+async function clipboardSteps() {
+  const c = opt.clipboard;
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(opt.url).origin });
+  const hello = await until('hello', () => page.evaluate(() => (typeof hello !== 'undefined' && hello) ? hello.clipboard : null), 10000);
+  say({ step: 'clipboard-mode', mode: hello });
+  if (c.copy) {
+    // xclip stays in the background to serve the selection: give it no pipe to hold open.
+    execFileSync('xclip', ['-selection', 'clipboard', '-i'], { env: { ...process.env, DISPLAY: opt.display }, input: c.copy, stdio: ['pipe', 'ignore', 'ignore'], timeout: 10000 });
+    const got = await until('copied text in the page', () => page.evaluate((want) => document.getElementById('clip-text').value === want, c.copy), c.expectCopy === false ? 3000 : 10000).catch(() => false);
+    say({ step: 'desktop-to-page', arrived: !!got });
+  }
+  for (const text of c.paste || []) {
+    await page.evaluate(() => { document.getElementById('status').textContent = ''; });
+    await page.evaluate((t) => navigator.clipboard.writeText(t), text);
+    await page.locator('video').click();
+    await page.keyboard.press('Control+V');
+    await page.waitForTimeout(200);
+    let notice = await page.evaluate(() => document.getElementById('status').textContent);
+    if (c.viaPanel) {
+      // The clipboard box: the way to paste when the browser gives the page no clipboard.
+      await page.click('#clip-btn');
+      await page.fill('#clip-text', text);
+      await page.click('#clip-send');
+      notice = await page.evaluate(() => document.getElementById('status').textContent);
+    }
+    say({ step: 'pasted', bytes: Buffer.byteLength(text), notice });
+  }
+}
+
+// Tone, then silence: the audio track's energy rises while PulseAudio plays the tone.
+async function audioSteps() {
+  const energy = () => page.evaluate(async () => {
+    const s = await pc.getStats();
+    let e = null;
+    s.forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'audio') e = { energy: r.totalAudioEnergy || 0, codec: r.codecId ? s.get(r.codecId).mimeType : '', raw: { samples: r.totalSamplesReceived, level: r.audioLevel, packets: r.packetsReceived, concealed: r.concealedSamples } }; });
+    return e;
+  });
+  const first = await until('audio track', energy, 10000);
+  await page.click('#mute-btn'); // sound on (the page starts muted: autoplay rules)
+  await page.waitForTimeout(1500);
+  const quiet0 = await energy();
+  await page.waitForTimeout(1500);
+  const quiet1 = await energy();
+  const tone = spawn('gst-launch-1.0', ['-q', 'audiotestsrc', 'wave=sine', 'freq=440', 'volume=0.5', 'num-buffers=300', '!', 'pulsesink', `server=${opt.pulse}`]);
+  await page.waitForTimeout(2500);
+  const loud = await energy();
+  tone.kill();
+  say({ step: 'audio', codec: first.codec.toLowerCase(), stats: loud.raw, silence: quiet1.energy - quiet0.energy, tone: loud.energy - quiet1.energy });
+}
+
+// A modifier held, then the page loses focus: nothing stays pressed. A German-layout key (ö on
+// the Semicolon key) and composed text (€) arrive as those characters.
+async function keySteps() {
+  await page.locator('video').click();
+  await page.keyboard.down('Shift');
+  await page.keyboard.down('Control');
+  say({ step: 'held' });
+  await go();
+  // Headless Chromium keeps every page focused (focus emulation), so the window's blur is
+  // dispatched the way the browser would on Alt+Tab.
+  await page.evaluate(() => window.dispatchEvent(new Event('blur')));
+  say({ step: 'blurred' });
+  await go();
+  await page.keyboard.up('Control');
+  await page.keyboard.up('Shift');
+  await page.locator('video').click();
+  const cdp = await ctx.newCDPSession(page);
+  for (const type of ['keyDown', 'keyUp']) {
+    await cdp.send('Input.dispatchKeyEvent', { type, key: 'ö', code: 'Semicolon', text: type === 'keyDown' ? 'ö' : undefined, windowsVirtualKeyCode: 186 });
+  }
+  await page.keyboard.insertText('€');
+  say({ step: 'typed-non-us' });
 }
 
 try {
@@ -106,6 +241,11 @@ try {
     await page.reload();
     await waitForVideo('again');
   }
+  if (opt.resize) await resizeSteps();
+  if (opt.cursor) await cursorSteps();
+  if (opt.clipboard) await clipboardSteps();
+  if (opt.audio) await audioSteps();
+  if (opt.keys) await keySteps();
   if (opt.holdMs) await page.waitForTimeout(opt.holdMs);
   await ctx.close();
   process.exit(0);
