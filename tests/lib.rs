@@ -156,32 +156,7 @@ impl XServer {
     }
 }
 
-const XORG_DUMMY_CONF: &str = r#"Section "ServerFlags"
-  Option "AutoAddDevices" "false"
-  Option "AutoAddGPU" "false"
-  Option "DontVTSwitch" "true"
-EndSection
-Section "Device"
-  Identifier "dummy"
-  Driver "dummy"
-  VideoRam 256000
-EndSection
-Section "Monitor"
-  Identifier "monitor"
-  HorizSync 5.0-1000.0
-  VertRefresh 5.0-200.0
-EndSection
-Section "Screen"
-  Identifier "screen"
-  Device "dummy"
-  Monitor "monitor"
-  DefaultDepth 24
-  SubSection "Display"
-    Depth 24
-    Modes "1024x768"
-  EndSubSection
-EndSection
-"#;
+const XORG_DUMMY_CONF: &str = include_str!("xorg-dummy.conf");
 
 impl Drop for XServer {
     fn drop(&mut self) {

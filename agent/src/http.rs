@@ -34,6 +34,7 @@ pub fn app(agent: Arc<Agent>) -> Router {
     Router::new()
         .merge(protected)
         .route("/healthz", get(|| async { "ok" }))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(agent)

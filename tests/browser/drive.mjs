@@ -182,6 +182,34 @@ async function keySteps() {
   say({ step: 'typed-non-us' });
 }
 
+// Benchmarks: (1) from the size request leaving the page to the first decoded frame of that size
+// (the video element's resize event); (2) from a pointer event to the next rendered frame, which
+// is when a CSS cursor has moved (no network in the path).
+async function benchSteps() {
+  const sizes = [[1600, 900], [1280, 720]]; // the page opens at 1280x720
+  const resize = [];
+  for (let i = 0; i < opt.bench.resizes; i++) {
+    const [w, h] = sizes[i % 2];
+    await page.evaluate(() => { window.__vdiResized = null; document.querySelector('video').addEventListener('resize', () => { window.__vdiResized = performance.now(); }, { once: true }); });
+    await page.setViewportSize({ width: w, height: h });
+    await until(`video ${w}x${h}`, async () => (await videoSize()) === `${w}x${h}`, 20000);
+    await until('resize event', () => page.evaluate(() => window.__vdiResized), 5000);
+    resize.push(await page.evaluate(() => window.__vdiResized - performance.getEntriesByName('vdi-size-sent').at(-1).startTime));
+  }
+  say({ step: 'bench-resize', ms: resize });
+  await page.evaluate(() => {
+    window.__vdiPointer = [];
+    document.querySelector('video').addEventListener('mousemove', (e) => { const t = e.timeStamp; requestAnimationFrame((now) => window.__vdiPointer.push(now - t)); });
+  });
+  const box = await page.locator('video').boundingBox();
+  for (let i = 0; i < opt.bench.moves; i++) {
+    await page.mouse.move(box.x + 50 + (i * 7) % (box.width - 100), box.y + 50 + (i * 5) % (box.height - 100));
+    await page.waitForTimeout(20);
+  }
+  await page.waitForTimeout(200);
+  say({ step: 'bench-pointer', ms: await page.evaluate(() => window.__vdiPointer) });
+}
+
 try {
   const res = await page.goto(opt.url);
   say({ step: 'page', status: res ? res.status() : 0 });
@@ -246,6 +274,7 @@ try {
   if (opt.clipboard) await clipboardSteps();
   if (opt.audio) await audioSteps();
   if (opt.keys) await keySteps();
+  if (opt.bench) await benchSteps();
   if (opt.holdMs) await page.waitForTimeout(opt.holdMs);
   await ctx.close();
   process.exit(0);
