@@ -210,6 +210,30 @@ async function benchSteps() {
   say({ step: 'bench-pointer', ms: await page.evaluate(() => window.__vdiPointer) });
 }
 
+// The ICE route the page uses: the selected pair's local candidate (type and protocol).
+const route = () => page.evaluate(async () => {
+  if (!pc) return null;
+  const s = await pc.getStats();
+  let pair = null;
+  s.forEach((r) => { if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r; });
+  const local = pair ? s.get(pair.localCandidateId) : null;
+  return local ? { type: local.candidateType, protocol: local.protocol, relayProtocol: local.relayProtocol || null } : null;
+});
+
+// Connections one after another (a page load each), each must play and report its route.
+async function repeatSteps() {
+  say({ step: 'connection', n: 1, playing: true, route: await until('route', route, 10000) });
+  for (let n = 2; n <= opt.repeat; n++) {
+    try {
+      await page.reload();
+      await waitForVideo('again');
+      say({ step: 'connection', n, playing: true, route: await until('route', route, 10000) });
+    } catch (e) {
+      say({ step: 'connection', n, playing: false, error: String(e.message || e) });
+    }
+  }
+}
+
 try {
   const res = await page.goto(opt.url);
   say({ step: 'page', status: res ? res.status() : 0 });
@@ -275,6 +299,7 @@ try {
   if (opt.audio) await audioSteps();
   if (opt.keys) await keySteps();
   if (opt.bench) await benchSteps();
+  if (opt.repeat) await repeatSteps();
   if (opt.holdMs) await page.waitForTimeout(opt.holdMs);
   await ctx.close();
   process.exit(0);
