@@ -1,7 +1,7 @@
 //! Clipboard text both ways between the desktop's CLIPBOARD selection (UTF-8) and the browser,
 //! each direction allowed or not by `SELKIES_ENABLE_CLIPBOARD` (`true`, `false`, `in`, `out`),
 //! bounded in size: larger text is refused with a message, never cut short. One clipboard per
-//! agent: what was copied before a viewer connected is still there afterwards.
+//! agent, shared by its viewers; a viewer receives what is copied while it is connected.
 
 use std::sync::{Arc, Mutex};
 
@@ -75,10 +75,13 @@ impl Clipboard {
     /// Makes `text` the desktop's CLIPBOARD (UTF-8).
     pub fn set(&self, text: String) -> Result<(), ClipboardError> {
         let atoms = &self.x.setter.atoms;
+        self.x
+            .store(atoms.clipboard, atoms.utf8_string, text.clone().into_bytes())
+            .map_err(|e| ClipboardError(e.to_string()))?;
         if let Ok(mut last) = self.last_set.lock() {
-            *last = Some(text.clone());
+            *last = Some(text);
         }
-        self.x.store(atoms.clipboard, atoms.utf8_string, text.into_bytes()).map_err(|e| ClipboardError(e.to_string()))
+        Ok(())
     }
 
     /// Calls `copied` each time something in the desktop copies text, on a thread of its own for

@@ -108,10 +108,11 @@ impl Desktop {
 
     fn cursor_changed(&self, shape: cursor::Shape) {
         self.metrics.cursor_changes.inc();
-        self.send_cursor(&shape);
+        // Stored first: a viewer attaching meanwhile reads this shape, not the one before.
         if let Ok(mut c) = self.cursor.lock() {
-            *c = Some(shape);
+            *c = Some(shape.clone());
         }
+        self.send_cursor(&shape);
     }
 
     fn send_cursor(&self, shape: &cursor::Shape) {

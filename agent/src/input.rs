@@ -41,6 +41,9 @@ pub struct Injector {
     /// Keycodes with no keysym, lent to keysyms the keymap lacks (round robin).
     spare: Vec<u8>,
     next_spare: usize,
+    /// Spare keycodes this injector bound; unbound again when it goes.
+    bound: BTreeSet<u8>,
+    shift_codes: BTreeSet<u8>,
     keys_down: BTreeSet<u8>,
     buttons_down: BTreeSet<u8>,
 }
@@ -66,6 +69,7 @@ impl Injector {
                 keymap.push((*s, code, col));
             }
         }
+        let shift_codes = keymap.iter().filter(|(s, _, _)| *s == 0xffe1 || *s == 0xffe2).map(|(_, c, _)| *c).collect();
         let off = xproto::ChangeKeyboardControlAux::new().auto_repeat_mode(xproto::AutoRepeatMode::OFF);
         xproto::change_keyboard_control(&conn, &off).map_err(xerr)?;
         conn.flush().map_err(xerr)?;
@@ -76,8 +80,10 @@ impl Injector {
             height,
             keymap,
             per_keycode: map.keysyms_per_keycode.max(1),
+            shift_codes,
             spare,
             next_spare: 0,
+            bound: BTreeSet::new(),
             keys_down: BTreeSet::new(),
             buttons_down: BTreeSet::new(),
         })
@@ -88,14 +94,14 @@ impl Injector {
         (self.width, self.height)
     }
 
-    /// The keycode for a keysym, preferring a position that needs no modifier; a spare keycode
-    /// is bound to keysyms the keymap lacks (and, with `unshifted`, to those that need Shift).
-    fn keycode(&mut self, keysym: u32, unshifted: bool) -> Result<Option<u8>, InputError> {
-        let mut found: Vec<&(u32, u8, usize)> = self.keymap.iter().filter(|(s, _, _)| *s == keysym).collect();
+    /// The keycode for a keysym at keymap column `want` (0 unshifted, 1 shifted; `None`: any).
+    /// A keysym the keymap lacks there (another layout: AZERTY digits, AltGr symbols, ö) is
+    /// bound to a spare keycode in every column, so it types itself whatever the modifiers.
+    fn keycode(&mut self, keysym: u32, want: Option<usize>) -> Result<Option<u8>, InputError> {
+        let mut found: Vec<&(u32, u8, usize)> =
+            self.keymap.iter().filter(|(s, _, col)| *s == keysym && want.is_none_or(|w| w == *col)).collect();
         found.sort_by_key(|(_, _, col)| *col);
-        if let Some((_, code, col)) = found.first()
-            && (!unshifted || *col == 0)
-        {
+        if let Some((_, code, _)) = found.first() {
             return Ok(Some(*code));
         }
         let free: Vec<u8> = self.spare.iter().copied().filter(|c| !self.keys_down.contains(c)).collect();
@@ -111,14 +117,20 @@ impl Injector {
             .map_err(xerr)?;
         self.keymap.retain(|(_, c, _)| *c != code);
         self.keymap.extend((0..syms.len()).map(|col| (keysym, code, col)));
+        self.bound.insert(code);
         Ok(Some(code))
     }
 
-    fn key(&mut self, keysym: u32, down: bool, unshifted: bool) -> Result<(), InputError> {
-        let Some(code) = self.keycode(keysym, unshifted)? else {
+    fn key(&mut self, keysym: u32, down: bool, want: Option<usize>) -> Result<(), InputError> {
+        let Some(code) = self.keycode(keysym, want)? else {
             tracing::debug!(keysym, "no keycode for keysym and no spare keycode");
             return Ok(());
         };
+        if down && self.keys_down.contains(&code) {
+            // The browser's repeat. With the server's auto-repeat off, X drops a press of a key
+            // that is down, so each repeat is a release and a press.
+            self.fake(xproto::KEY_RELEASE_EVENT, code, 0, 0)?;
+        }
         self.fake(if down { xproto::KEY_PRESS_EVENT } else { xproto::KEY_RELEASE_EVENT }, code, 0, 0)?;
         if down {
             self.keys_down.insert(code);
@@ -138,8 +150,9 @@ impl Injector {
         let mut resized = None;
         match ev {
             FromViewer::Move { x, y } => {
-                let cx = i16::try_from((*x).clamp(0, i32::from(self.width) - 1)).unwrap_or(0);
-                let cy = i16::try_from((*y).clamp(0, i32::from(self.height) - 1)).unwrap_or(0);
+                // The X server confines the pointer to the screen, whatever its size is now.
+                let cx = i16::try_from((*x).clamp(0, i32::from(i16::MAX))).unwrap_or(0);
+                let cy = i16::try_from((*y).clamp(0, i32::from(i16::MAX))).unwrap_or(0);
                 self.fake(xproto::MOTION_NOTIFY_EVENT, 0, cx, cy)?;
             }
             FromViewer::RelativeMove { dx, dy } => {
@@ -165,13 +178,19 @@ impl Injector {
                     }
                 }
             }
-            FromViewer::Key { k, d, .. } => self.key(*k, *d, false)?,
+            FromViewer::Key { k, d, .. } => {
+                // Characters must come from the column the Shift state selects; function and
+                // modifier keys (0xfe00..0xffff) from wherever they are.
+                let character = *k < 0xfe00 || *k >= 0x0100_0000;
+                let shifted = self.keys_down.iter().any(|c| self.shift_codes.contains(c));
+                self.key(*k, *d, character.then_some(usize::from(shifted)))?;
+            }
             FromViewer::Text { s } => {
                 // Typed as-is, whatever modifiers are down, so each character binds unshifted.
                 for ch in s.chars().take(4096) {
                     let sym = keysym_of(ch);
-                    self.key(sym, true, true)?;
-                    self.key(sym, false, true)?;
+                    self.key(sym, true, Some(0))?;
+                    self.key(sym, false, Some(0))?;
                 }
             }
             FromViewer::ReleaseAll => self.release_all()?,
@@ -209,7 +228,30 @@ impl Injector {
 impl Drop for Injector {
     fn drop(&mut self) {
         let _ = self.release_all();
+        // Give the spare keycodes back, so the next viewer's injector finds them spare.
+        let none = vec![0u32; usize::from(self.per_keycode)];
+        for code in std::mem::take(&mut self.bound) {
+            let _ = xproto::change_keyboard_mapping(&self.conn, 1, code, self.per_keycode, &none);
+        }
+        let _ = self.conn.flush();
     }
+}
+
+/// Whether the X server's keyboard auto-repeat is on now.
+pub fn auto_repeat(display: &str) -> Result<bool, InputError> {
+    let (conn, _) = x11rb::connect(Some(display)).map_err(|e| InputError::Connect(display.into(), e.to_string()))?;
+    let reply = xproto::get_keyboard_control(&conn).map_err(xerr)?.reply().map_err(xerr)?;
+    Ok(reply.global_auto_repeat == xproto::AutoRepeatMode::ON)
+}
+
+/// Turns the X server's keyboard auto-repeat on or off.
+pub fn set_auto_repeat(display: &str, on: bool) -> Result<(), InputError> {
+    let (conn, _) = x11rb::connect(Some(display)).map_err(|e| InputError::Connect(display.into(), e.to_string()))?;
+    let mode = if on { xproto::AutoRepeatMode::ON } else { xproto::AutoRepeatMode::OFF };
+    xproto::change_keyboard_control(&conn, &xproto::ChangeKeyboardControlAux::new().auto_repeat_mode(mode))
+        .map_err(xerr)?
+        .check()
+        .map_err(xerr)
 }
 
 /// The X keysym of a character: Latin-1 keysyms are their code point, the rest of Unicode is

@@ -35,7 +35,9 @@ fn main() -> ExitCode {
         eprintln!("error: GStreamer does not initialise: {e}");
         return ExitCode::from(1);
     }
-    // The display must open (capture and input both need it).
+    // The display must open (capture and input both need it). Opening it for input turns the
+    // server's auto-repeat off; it is put back as it was when the agent exits.
+    let repeat_was_on = input::auto_repeat(&settings.display).unwrap_or(false);
     let size = match input::Injector::connect(&settings.display) {
         Ok(i) => i.size(),
         Err(e) => {
@@ -88,7 +90,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(serve(agent, addr)) {
+    let display = agent.settings.display.clone();
+    let served = runtime.block_on(serve(agent, addr));
+    if repeat_was_on && let Err(e) = input::set_auto_repeat(&display, true) {
+        tracing::warn!(error = %e, "keyboard auto-repeat not restored");
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -179,6 +179,9 @@ async function keySteps() {
     await cdp.send('Input.dispatchKeyEvent', { type, key: 'ö', code: 'Semicolon', text: type === 'keyDown' ? 'ö' : undefined, windowsVirtualKeyCode: 186 });
   }
   await page.keyboard.insertText('€');
+  // A held key: the browser repeats it (repeat: true keydowns), each reaches the desktop.
+  for (let i = 0; i < 3; i++) await page.keyboard.down('KeyA');
+  await page.keyboard.up('KeyA');
   say({ step: 'typed-non-us' });
 }
 
