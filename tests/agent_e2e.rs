@@ -3,13 +3,11 @@
 //! what arrives at the X server.
 
 use std::{
-    io::{BufRead, BufReader},
     process::{Command, Stdio},
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use vdi_e2e::{XServer, bin, run, text};
+use vdi_e2e::{XEvents, XServer, bin, run, text};
 
 use vdi_e2e::agent::{Agent, PASSWORD, drive, drive_script, node};
 
@@ -21,23 +19,7 @@ fn curl(args: &[&str]) -> String {
 #[test]
 fn page_plays_the_display_and_input_reaches_the_x_server() {
     let x = XServer::xvfb("1024x768");
-    let mut xev = Command::new("xev")
-        .args(["-root", "-event", "keyboard", "-event", "button"])
-        .env("DISPLAY", &x.display)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("xev (x11-utils)");
-    let events = Arc::new(Mutex::new(String::new()));
-    let sink = events.clone();
-    let stdout = xev.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(mut e) = sink.lock() {
-                e.push_str(&line);
-                e.push('\n');
-            }
-        }
-    });
+    let xev = XEvents::watch(&x.display, &["-event", "keyboard", "-event", "button"]);
     let agent = Agent::start(&x.display, "x264enc", &[]);
     let url = format!("http://{}/", agent.addr);
     let (ok, out) = drive(serde_json::json!({
@@ -51,15 +33,13 @@ fn page_plays_the_display_and_input_reaches_the_x_server() {
     assert!(out.contains(r#""step":"again","playing":true"#), "video again after reconnecting: {out}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let seen = events.lock().map(|e| e.clone()).unwrap_or_default();
+        let seen = xev.seen();
         if seen.contains("ButtonPress") && seen.contains("keysym 0x61, a") {
             break;
         }
         assert!(Instant::now() < deadline, "the click and the key did not reach the X server: {seen}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = xev.kill();
-    let _ = xev.wait();
     // While a viewer watches, the stats loop reports the ICE candidate type and counts frames.
     let mut viewer = Command::new(node())
         .arg(drive_script())

@@ -5,12 +5,11 @@
 use std::{
     io::{BufRead, BufReader, Write},
     process::{Command, Stdio},
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use vdi_e2e::{
-    Pulse, XServer,
+    Pulse, XEvents, XServer,
     agent::{Agent, drive, drive_script, node},
     run, text,
 };
@@ -221,24 +220,7 @@ fn wait_keys(display: &str, want: usize) -> usize {
 #[test]
 fn keys_never_stick_and_other_layouts_type_their_characters() {
     let x = XServer::xvfb("800x600");
-    let mut xev = Command::new("xev")
-        .args(["-root", "-event", "keyboard"])
-        .env("DISPLAY", &x.display)
-        .env("LC_ALL", "C.UTF-8")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("xev (x11-utils)");
-    let events = Arc::new(Mutex::new(String::new()));
-    let sink = events.clone();
-    let stdout = xev.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(mut e) = sink.lock() {
-                e.push_str(&line);
-                e.push('\n');
-            }
-        }
-    });
+    let xev = XEvents::watch(&x.display, &["-event", "keyboard"]);
     let agent = Agent::start(&x.display, "x264enc", &[]);
     let mut opts = agent.drive_opts(&x.display);
     opts["keys"] = serde_json::json!(true);
@@ -253,7 +235,7 @@ fn keys_never_stick_and_other_layouts_type_their_characters() {
     assert_eq!(after_blur, Some(0), "after the page lost focus no key is down: {out}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let seen = events.lock().map(|e| e.clone()).unwrap_or_default();
+        let seen = xev.seen();
         if seen.contains("odiaeresis") && seen.contains("\"€\"") && seen.matches("keysym 0x61, a").count() >= 6 {
             break;
         }
@@ -263,6 +245,4 @@ fn keys_never_stick_and_other_layouts_type_their_characters() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = xev.kill();
-    let _ = xev.wait();
 }

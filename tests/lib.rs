@@ -165,6 +165,52 @@ impl Drop for XServer {
     }
 }
 
+/// `xev -root` watching the X server (UTF-8 locale, so typed text prints as itself), its output
+/// collected; killed on drop.
+pub struct XEvents {
+    child: std::process::Child,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl XEvents {
+    /// Starts `xev -root` with the given event masks (for example `-event keyboard`).
+    pub fn watch(display: &str, masks: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new("xev")
+            .arg("-root")
+            .args(masks)
+            .env("DISPLAY", display)
+            .env("LC_ALL", "C.UTF-8")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start xev (x11-utils): {e}"));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = seen.clone();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(mut e) = sink.lock() {
+                    e.push_str(&line);
+                    e.push('\n');
+                }
+            }
+        });
+        Self { child, seen }
+    }
+
+    /// Everything printed so far.
+    pub fn seen(&self) -> String {
+        self.seen.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for XEvents {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A PulseAudio daemon of its own (null sink as the default, anonymous unix socket), killed on
 /// drop. `server` is what `PULSE_SERVER` takes.
 pub struct Pulse {
