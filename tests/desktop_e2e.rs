@@ -10,14 +10,9 @@ use std::{
 
 use vdi_e2e::{
     Pulse, XEvents, XServer,
-    agent::{Agent, drive, drive_script, node},
+    agent::{Agent, drive, drive_script, node, steps},
     run, text,
 };
-
-fn steps(out: &str, step: &str) -> Vec<serde_json::Value> {
-    let needle = format!(r#""step":"{step}""#);
-    out.lines().filter(|l| l.contains(&needle)).filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
 
 #[test]
 fn the_screen_follows_the_browser_window_within_bounds() {

@@ -390,6 +390,12 @@ pub mod agent {
         repo().join("tests/browser/drive.mjs")
     }
 
+    /// The driver's JSON lines for one step.
+    pub fn steps(out: &str, step: &str) -> Vec<serde_json::Value> {
+        let needle = format!(r#""step":"{step}""#);
+        out.lines().filter(|l| l.contains(&needle)).filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
     /// Runs the browser driver to the end: success and everything it printed.
     pub fn drive(opts: serde_json::Value) -> (bool, String) {
         let out = run(Command::new(node()).arg(drive_script()).arg(opts.to_string()));

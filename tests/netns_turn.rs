@@ -16,8 +16,8 @@ use std::{
 
 use vdi_e2e::{
     Logged, XServer,
-    agent::{PASSWORD, drive_script, node},
-    bin, run, text,
+    agent::{PASSWORD, drive_script, steps},
+    bin, run, text, tool,
 };
 
 const SECRET: &str = "netns-s3cret";
@@ -136,22 +136,9 @@ fn agent(t: &Topology, display: &str, protocol: &str) -> Logged {
 }
 
 fn browse(t: &Topology, opts: serde_json::Value) -> (bool, String) {
-    let out = run(t.exec("home", &node_path()).arg(drive_script()).arg(opts.to_string()));
+    let out = run(t.exec("home", &tool("node")).arg(drive_script()).arg(opts.to_string()));
     let (o, e) = text(&out);
     (out.status.success(), format!("{o}{e}"))
-}
-
-fn node_path() -> std::path::PathBuf {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(node()))
-        .find(|p| p.exists());
-    found.expect("node on PATH")
-}
-
-fn connections(out: &str) -> Vec<serde_json::Value> {
-    out.lines().filter(|l| l.contains(r#""step":"connection""#)).filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 #[test]
@@ -181,7 +168,7 @@ fn relay_only_behind_nat_connects_twenty_times_out_of_twenty() {
     let (ok, out) = browse(&t, opts);
     eprintln!("{out}");
     assert!(ok, "{out}\n{}", agent.log());
-    let conns = connections(&out);
+    let conns = steps(&out, "connection");
     assert_eq!(conns.len(), 20, "{out}");
     for c in &conns {
         assert_eq!(c["playing"], true, "every connection plays: {out}\n{}", agent.log());
@@ -201,7 +188,7 @@ fn with_udp_blocked_turn_over_tcp_still_connects() {
     let (ok, out) = browse(&t, opts);
     eprintln!("{out}");
     assert!(ok, "{out}\n{}", agent.log());
-    let c = &connections(&out)[0];
+    let c = &steps(&out, "connection")[0];
     assert_eq!(c["route"]["type"], "relay", "{out}");
     assert_eq!(c["route"]["relayProtocol"], "tcp", "the browser reaches TURN over TCP: {out}");
 }
