@@ -44,6 +44,7 @@ pub struct Injector {
     /// Spare keycodes this injector bound; unbound again when it goes.
     bound: BTreeSet<u8>,
     shift_codes: BTreeSet<u8>,
+    repeat_was_on: bool,
     keys_down: BTreeSet<u8>,
     buttons_down: BTreeSet<u8>,
 }
@@ -70,6 +71,8 @@ impl Injector {
             }
         }
         let shift_codes = keymap.iter().filter(|(s, _, _)| *s == 0xffe1 || *s == 0xffe2).map(|(_, c, _)| *c).collect();
+        let control = xproto::get_keyboard_control(&conn).map_err(xerr)?.reply().map_err(xerr)?;
+        let repeat_was_on = control.global_auto_repeat == xproto::AutoRepeatMode::ON;
         let off = xproto::ChangeKeyboardControlAux::new().auto_repeat_mode(xproto::AutoRepeatMode::OFF);
         xproto::change_keyboard_control(&conn, &off).map_err(xerr)?;
         conn.flush().map_err(xerr)?;
@@ -84,6 +87,7 @@ impl Injector {
             spare,
             next_spare: 0,
             bound: BTreeSet::new(),
+            repeat_was_on,
             keys_down: BTreeSet::new(),
             buttons_down: BTreeSet::new(),
         })
@@ -92,6 +96,18 @@ impl Injector {
     /// Screen size in pixels.
     pub fn size(&self) -> (u16, u16) {
         (self.width, self.height)
+    }
+
+    /// Whether the server's auto-repeat was on before this injector turned it off.
+    pub fn auto_repeat_was_on(&self) -> bool {
+        self.repeat_was_on
+    }
+
+    /// Turns the server's auto-repeat on or off.
+    pub fn set_auto_repeat(&self, on: bool) -> Result<(), InputError> {
+        let mode = if on { xproto::AutoRepeatMode::ON } else { xproto::AutoRepeatMode::OFF };
+        let aux = xproto::ChangeKeyboardControlAux::new().auto_repeat_mode(mode);
+        xproto::change_keyboard_control(&self.conn, &aux).map_err(xerr)?.check().map_err(xerr)
     }
 
     /// The keycode for a keysym at keymap column `want` (0 unshifted, 1 shifted; `None`: any).
@@ -235,23 +251,6 @@ impl Drop for Injector {
         }
         let _ = self.conn.flush();
     }
-}
-
-/// Whether the X server's keyboard auto-repeat is on now.
-pub fn auto_repeat(display: &str) -> Result<bool, InputError> {
-    let (conn, _) = x11rb::connect(Some(display)).map_err(|e| InputError::Connect(display.into(), e.to_string()))?;
-    let reply = xproto::get_keyboard_control(&conn).map_err(xerr)?.reply().map_err(xerr)?;
-    Ok(reply.global_auto_repeat == xproto::AutoRepeatMode::ON)
-}
-
-/// Turns the X server's keyboard auto-repeat on or off.
-pub fn set_auto_repeat(display: &str, on: bool) -> Result<(), InputError> {
-    let (conn, _) = x11rb::connect(Some(display)).map_err(|e| InputError::Connect(display.into(), e.to_string()))?;
-    let mode = if on { xproto::AutoRepeatMode::ON } else { xproto::AutoRepeatMode::OFF };
-    xproto::change_keyboard_control(&conn, &xproto::ChangeKeyboardControlAux::new().auto_repeat_mode(mode))
-        .map_err(xerr)?
-        .check()
-        .map_err(xerr)
 }
 
 /// The X keysym of a character: Latin-1 keysyms are their code point, the rest of Unicode is

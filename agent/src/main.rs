@@ -35,16 +35,17 @@ fn main() -> ExitCode {
         eprintln!("error: GStreamer does not initialise: {e}");
         return ExitCode::from(1);
     }
-    // The display must open (capture and input both need it). Opening it for input turns the
-    // server's auto-repeat off; it is put back as it was when the agent exits.
-    let repeat_was_on = input::auto_repeat(&settings.display).unwrap_or(false);
-    let size = match input::Injector::connect(&settings.display) {
-        Ok(i) => i.size(),
+    // The display must open (capture and input both need it). This connection stays open for
+    // the agent's lifetime: it turned the server's auto-repeat off and puts it back at exit, and
+    // it keeps an X server that resets when its last client leaves (Xvfb) from doing so.
+    let display = match input::Injector::connect(&settings.display) {
+        Ok(i) => i,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };
+    let size = display.size();
     let chosen = match encoder::choose(settings.encoder) {
         Ok(c) => c,
         Err(e) => {
@@ -90,9 +91,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let display = agent.settings.display.clone();
     let served = runtime.block_on(serve(agent, addr));
-    if repeat_was_on && let Err(e) = input::set_auto_repeat(&display, true) {
+    if display.auto_repeat_was_on()
+        && let Err(e) = display.set_auto_repeat(true)
+    {
         tracing::warn!(error = %e, "keyboard auto-repeat not restored");
     }
     match served {
