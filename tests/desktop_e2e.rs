@@ -3,14 +3,13 @@
 //! clients (xdpyinfo, xsetroot, xclip, xev) and headless Chromium driving the embedded page.
 
 use std::{
-    io::{BufRead, BufReader, Write},
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
 use vdi_e2e::{
     Pulse, XEvents, XServer,
-    agent::{Agent, drive, drive_script, node, steps},
+    agent::{Agent, drive, drive_live, node, steps},
     run, text,
 };
 
@@ -47,7 +46,7 @@ fn the_cursor_is_drawn_by_the_browser_and_not_captured() {
     let mut opts = agent.drive_opts(&x.display);
     opts["cursor"] = serde_json::json!(true);
     let mut window = None;
-    let (ok, out) = drive_with_handshake(opts, |step, _| {
+    let (ok, out) = drive_with_handshake(opts, |step| {
         if step == "cursor-ready" {
             window = Some(text_cursor_window(&x.display));
         }
@@ -127,33 +126,13 @@ fn desktop_sound_reaches_the_browser_as_opus() {
     assert!(tone > 0.01 && tone > 100.0 * silence.max(1e-6), "the tone raises the level: {out}");
 }
 
-/// Runs the browser driver with a handshake: at each step line `at(step, line)` runs, then the
-/// driver goes on. Returns success and everything it printed.
-fn drive_with_handshake(mut opts: serde_json::Value, mut at: impl FnMut(&str, &str)) -> (bool, String) {
-    opts["handshake"] = serde_json::json!(true);
-    let mut browser = Command::new(node())
-        .arg(drive_script())
-        .arg(opts.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node");
-    let mut to_browser = browser.stdin.take().expect("stdin");
-    let mut out = String::new();
-    for line in BufReader::new(browser.stdout.take().expect("stdout")).lines().map_while(Result::ok) {
-        out.push_str(&line);
-        out.push('\n');
-        let step = serde_json::from_str::<serde_json::Value>(&line)
-            .ok()
-            .and_then(|v| v["step"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        at(&step, &line);
-        if ["held", "blurred", "cursor-ready"].contains(&step.as_str()) {
-            let _ = writeln!(to_browser);
-        }
-    }
-    let status = browser.wait().expect("wait");
-    (status.success(), out)
+/// The driver with a handshake: `at(step)` runs at each step line, and the steps that wait for
+/// the test get their line back.
+fn drive_with_handshake(opts: serde_json::Value, mut at: impl FnMut(&str)) -> (bool, String) {
+    drive_live(Command::new(node()), opts, |step, _| {
+        at(step);
+        ["held", "blurred", "cursor-ready"].contains(&step).then(String::new)
+    })
 }
 
 /// An X client mapping a window over the whole screen with the text (xterm) cursor from the
@@ -220,7 +199,7 @@ fn keys_never_stick_and_other_layouts_type_their_characters() {
     let mut opts = agent.drive_opts(&x.display);
     opts["keys"] = serde_json::json!(true);
     let (mut held, mut after_blur) = (None, None);
-    let (ok, out) = drive_with_handshake(opts, |step, _| match step {
+    let (ok, out) = drive_with_handshake(opts, |step| match step {
         "held" => held = Some(wait_keys(&x.display, 2)),
         "blurred" => after_blur = Some(wait_keys(&x.display, 0)),
         _ => {}

@@ -396,6 +396,39 @@ pub mod agent {
         out.lines().filter(|l| l.contains(&needle)).filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
+    /// Runs the browser driver (`cmd` is node, or node inside a network namespace) with a
+    /// handshake: every line it prints goes to `at` with its step; a line `at` returns goes back
+    /// on the driver's stdin (the driver's steps wait for one). Returns success and everything it
+    /// printed.
+    pub fn drive_live(
+        mut cmd: Command,
+        mut opts: serde_json::Value,
+        mut at: impl FnMut(&str, &serde_json::Value) -> Option<String>,
+    ) -> (bool, String) {
+        use std::io::{BufRead, BufReader, Write};
+        opts["handshake"] = serde_json::json!(true);
+        let mut browser = cmd
+            .arg(drive_script())
+            .arg(opts.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the browser driver: {e}"));
+        let mut to_browser = browser.stdin.take().expect("piped stdin");
+        let mut out = String::new();
+        for line in BufReader::new(browser.stdout.take().expect("piped stdout")).lines().map_while(Result::ok) {
+            out.push_str(&line);
+            out.push('\n');
+            let value = serde_json::from_str::<serde_json::Value>(&line).unwrap_or_default();
+            let step = value["step"].as_str().unwrap_or_default().to_owned();
+            if let Some(reply) = at(&step, &value) {
+                let _ = writeln!(to_browser, "{reply}");
+            }
+        }
+        let status = browser.wait().expect("wait for the browser driver");
+        (status.success(), out)
+    }
+
     /// Runs the browser driver to the end: success and everything it printed.
     pub fn drive(opts: serde_json::Value) -> (bool, String) {
         let out = run(Command::new(node()).arg(drive_script()).arg(opts.to_string()));

@@ -16,7 +16,7 @@ use std::{
 
 use vdi_e2e::{
     Logged, XServer,
-    agent::{PASSWORD, drive_script, steps},
+    agent::{PASSWORD, drive_live, drive_script, steps},
     bin, run, text, tool,
 };
 
@@ -191,4 +191,230 @@ fn with_udp_blocked_turn_over_tcp_still_connects() {
     let c = &steps(&out, "connection")[0];
     assert_eq!(c["route"]["type"], "relay", "{out}");
     assert_eq!(c["route"]["relayProtocol"], "tcp", "the browser reaches TURN over TCP: {out}");
+}
+
+/// The home link as the test shapes it: a token bucket on the NAT's side towards home (the
+/// direction the video flows) and, optionally, 1 % random loss with nftables (this kernel has no
+/// netem).
+fn shape_home_link(t: &Topology, mbit: u32, loss: bool) {
+    let nat = t.ns("nat");
+    let loss = if loss {
+        format!(
+            "ip netns exec {nat} nft -f - <<'NFT'\ntable inet loss {{\n  chain lossy {{ type filter hook forward priority -10; policy accept; \
+             oifname \"eth1\" numgen random mod 100 < 1 drop; }}\n}}\nNFT"
+        )
+    } else {
+        String::new()
+    };
+    sh(&format!(
+        "ip netns exec {nat} tc qdisc replace dev eth1 root tbf rate {mbit}mbit burst 32kb latency 50ms\n\
+         ip netns exec {nat} nft delete table inet loss 2>/dev/null || true\n{loss}"
+    ));
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// A streaming agent and a browser at home that samples the stream every 500 ms until `phase`
+/// (called with each sample) answers `Some("stop")`. 1280x720, x264, the painter's clock and
+/// scrolling noise on the desktop: the stream always has more to send than any limit allows.
+fn network_session(
+    t: &Topology,
+    mut phase: impl FnMut(u64, &serde_json::Value) -> Option<String>,
+) -> Vec<serde_json::Value> {
+    let x = XServer::xvfb("1280x720");
+    let _turn = coturn(t);
+    let mut painter =
+        Logged::spawn(Command::new(env!("CARGO_BIN_EXE_vdi-test-painter")).arg("--motion").env("DISPLAY", &x.display));
+    let agent = agent(t, &x.display, "udp");
+    let opts = serde_json::json!({
+        "url": "http://10.99.1.2:8080/?relay=1", "user": "user", "password": PASSWORD, "timeoutMs": 20000,
+        "network": { "screenWidth": 1280, "maxMs": 120000 },
+    });
+    let (ok, out) = drive_live(t.exec("home", &tool("node")), opts, |step, line| {
+        (step == "sample").then(|| phase(unix_ms(), line)).flatten()
+    });
+    painter.terminate(Duration::from_secs(2));
+    assert!(ok, "{out}\n{}", agent.log());
+    let samples = steps(&out, "sample");
+    assert!(samples.len() > 4, "{out}");
+    samples
+}
+
+/// Per-sample figures: decoded frames per second and kbit/s received since the previous sample,
+/// and the sample itself (the agent's figures, the clock latencies).
+struct Row<'a> {
+    at: u64,
+    fps: f64,
+    kbps: f64,
+    s: &'a serde_json::Value,
+}
+
+fn rows(samples: &[serde_json::Value]) -> Vec<Row<'_>> {
+    samples
+        .windows(2)
+        .map(|w| {
+            let dt = (w[1]["at"].as_u64().unwrap_or(0).saturating_sub(w[0]["at"].as_u64().unwrap_or(0))).max(1) as f64;
+            // Counters restart with a new peer connection: a drop counts from zero.
+            let delta = |k: &str| {
+                let (a, b) = (w[0][k].as_f64().unwrap_or(0.0), w[1][k].as_f64().unwrap_or(0.0));
+                if b >= a { b - a } else { b }
+            };
+            Row {
+                at: w[1]["at"].as_u64().unwrap_or(0),
+                fps: delta("decoded") * 1000.0 / dt,
+                kbps: delta("bytes") * 8.0 / dt,
+                s: &w[1],
+            }
+        })
+        .collect()
+}
+
+fn agent_figure(r: &Row<'_>, key: &str) -> Option<f64> {
+    r.s["agent"][key].as_f64()
+}
+
+fn latencies<'a>(rows: impl Iterator<Item = &'a Row<'a>>) -> Vec<f64> {
+    let mut all: Vec<f64> =
+        rows.flat_map(|r| r.s["g2g"].as_array().into_iter().flatten().filter_map(|v| v.as_f64())).collect();
+    all.sort_by(f64::total_cmp);
+    all
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[(((sorted.len() - 1) as f64) * p).round() as usize]
+}
+
+#[test]
+fn a_narrowing_lossy_link_lowers_the_bitrate_and_keeps_the_picture_moving() {
+    let t = Topology::new(false);
+    shape_home_link(&t, 20, false);
+    let (mut narrowed, mut widened, mut started) = (None, None, None::<u64>);
+    let mut link = Vec::new(); // (from, Mbit/s, loss)
+    let samples = network_session(&t, |now, s| {
+        let start = *started.get_or_insert(now);
+        let target = s["agent"]["target"].as_u64().unwrap_or(0);
+        if link.is_empty() {
+            link.push((now, 20, false));
+        }
+        match (narrowed, widened) {
+            // Warm up at 20 Mbit/s until the target reaches (nearly) its maximum.
+            (None, _) if target >= 11_000 || now - start > 20_000 => {
+                shape_home_link(&t, 6, true);
+                narrowed = Some(now);
+                link.push((now, 6, true));
+            }
+            (Some(n), None) if now - n >= 15_000 => {
+                shape_home_link(&t, 20, true);
+                widened = Some(now);
+                link.push((now, 20, true));
+            }
+            (Some(_), Some(w)) if now - w >= 12_000 => return Some("stop".into()),
+            _ => {}
+        }
+        None
+    });
+    let (narrowed, widened) = (narrowed.expect("the link was narrowed"), widened.expect("the link was widened"));
+    let rows = rows(&samples);
+    write_network_csv(&rows, &link);
+    let below = rows.iter().find(|r| r.at >= narrowed && agent_figure(r, "target").is_some_and(|t| t < 6000.0));
+    let steady: Vec<&Row<'_>> = rows.iter().filter(|r| r.at >= narrowed + 5000 && r.at <= widened).collect();
+    let fps = steady.iter().map(|r| r.fps).sum::<f64>() / steady.len().max(1) as f64;
+    let lat = latencies(steady.iter().copied());
+    let climbed = rows.iter().find(|r| r.at >= widened && agent_figure(r, "target").is_some_and(|t| t > 10_000.0));
+    let summary = format!(
+        "target below 6 Mbit/s after {:?} ms; narrowed: {fps:.1} fps decoded, glass to glass p50 {:.0} ms p95 {:.0} ms over {} frames; above 10 Mbit/s {:?} ms after widening",
+        below.map(|r| r.at - narrowed),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.95),
+        lat.len(),
+        climbed.map(|r| r.at - widened),
+    );
+    eprintln!("{summary}");
+    assert!(below.is_some_and(|r| r.at - narrowed <= 5000), "{summary}");
+    assert!(fps >= 24.0, "{summary}");
+    assert!(lat.len() >= 100, "the clock was read from the frames: {summary}");
+    assert!(percentile(&lat, 0.95) < 200.0, "{summary}");
+    assert!(climbed.is_some_and(|r| r.at - widened <= 10_000), "{summary}");
+}
+
+/// The figures over time, for scripts/bench-network's plot: `target/bench-network/degraded-link.csv`.
+fn write_network_csv(rows: &[Row<'_>], link: &[(u64, u32, bool)]) {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| vdi_e2e::repo().join("target"))
+        .join("bench-network");
+    let Some(t0) = rows.first().map(|r| r.at) else { return };
+    let mut csv = String::from(
+        "seconds,link_mbit,link_loss_pct,estimate_kbps,target_kbps,quality,reported_loss_pct,rtt_ms,received_kbps,decoded_fps,g2g_p50_ms,g2g_p95_ms,g2g_frames\n",
+    );
+    for r in rows {
+        let (_, mbit, loss) = link.iter().rev().find(|(from, ..)| *from <= r.at).copied().unwrap_or((0, 20, false));
+        let lat = latencies(std::iter::once(r));
+        let f = |k: &str| agent_figure(r, k).map(|v| format!("{v:.1}")).unwrap_or_default();
+        let loss_pct = agent_figure(r, "loss").map(|v| format!("{:.2}", v * 100.0)).unwrap_or_default();
+        csv.push_str(&format!(
+            "{:.1},{mbit},{},{},{},{},{loss_pct},{},{:.0},{:.1},{:.0},{:.0},{}\n",
+            (r.at - t0) as f64 / 1000.0,
+            u8::from(loss),
+            f("estimate"),
+            f("target"),
+            r.s["agent"]["quality"].as_str().unwrap_or_default(),
+            f("rtt"),
+            r.kbps,
+            r.fps,
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.95),
+            lat.len(),
+        ));
+    }
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join("degraded-link.csv"), csv);
+    }
+}
+
+#[test]
+fn after_a_network_outage_the_picture_comes_back_without_a_reload() {
+    let t = Topology::new(false);
+    let nat = t.ns("nat");
+    let (mut started, mut down, mut up) = (None::<u64>, None, None);
+    let samples = network_session(&t, |now, _| {
+        let start = *started.get_or_insert(now);
+        match (down, up) {
+            (None, _) if now - start >= 3000 => {
+                sh(&format!("ip -n {nat} link set eth1 down"));
+                down = Some(now);
+            }
+            (Some(d), None) if now - d >= 5000 => {
+                sh(&format!("ip -n {nat} link set eth1 up"));
+                up = Some(unix_ms());
+            }
+            (Some(_), Some(u)) if now - u >= 8000 => return Some("stop".into()),
+            _ => {}
+        }
+        None
+    });
+    let (down, up) = (down.expect("the link went down"), up.expect("the link came back"));
+    let frames: Vec<u64> =
+        samples.iter().flat_map(|s| s["frames"].as_array().into_iter().flatten().filter_map(|v| v.as_u64())).collect();
+    let during = frames.iter().filter(|&&f| f > down + 1000 && f < up).count();
+    let first_back = frames.iter().find(|&&f| f >= up).map(|f| f - up);
+    let last_3s = frames.iter().filter(|&&f| f >= up + 5000).count();
+    let connections: Vec<u64> = samples.iter().filter_map(|s| s["connection"].as_u64()).collect();
+    let summary = format!(
+        "frames during the outage: {during}; first frame {first_back:?} ms after the link came back; {last_3s} frames 5-8 s after; connections {:?}",
+        (connections.first(), connections.last())
+    );
+    eprintln!("{summary}");
+    assert_eq!(during, 0, "the outage stopped the stream: {summary}");
+    assert!(first_back.is_some_and(|ms| ms <= 3000), "{summary}");
+    assert!(last_3s >= 30, "the picture keeps playing: {summary}");
+    assert!(
+        connections.first() < connections.last(),
+        "the page made a new connection itself, without a reload: {summary}"
+    );
 }

@@ -26,6 +26,10 @@ pub struct Metrics {
     pub rtt_ms: Gauge<f64, AtomicU64>,
     /// Configured bitrate in kbit/s.
     pub bitrate_kbps: Gauge<i64, AtomicI64>,
+    /// Estimated path capacity in kbit/s.
+    pub estimate_kbps: Gauge<i64, AtomicI64>,
+    /// Picture reduction in use (1 for its level: full, half-rate, half-rate-half-size).
+    pub quality: Family<Vec<(String, String)>, Gauge>,
     /// Fraction of packets the viewer reported lost in the last interval.
     pub loss: Gauge<f64, AtomicU64>,
     /// ICE candidate type in use on the agent's side (1 for its name: host, srflx, prflx, relay).
@@ -61,6 +65,8 @@ impl Metrics {
             frames_dropped: Counter::default(),
             rtt_ms: Gauge::default(),
             bitrate_kbps: Gauge::default(),
+            estimate_kbps: Gauge::default(),
+            quality: Family::default(),
             loss: Gauge::default(),
             candidate: Family::default(),
             sessions: Counter::default(),
@@ -79,6 +85,12 @@ impl Metrics {
             "bitrate_kbps",
             "Encoder bitrate target in kbit/s (follows the adaptation)",
             m.bitrate_kbps.clone(),
+        );
+        registry.register("estimate_kbps", "Estimated path capacity in kbit/s", m.estimate_kbps.clone());
+        registry.register(
+            "picture_quality",
+            "Picture reduction for a narrow path (1 for full, half-rate or half-rate-half-size)",
+            m.quality.clone(),
         );
         registry.register("packet_loss_ratio", "Fraction of packets lost, from the viewer's reports", m.loss.clone());
         registry.register("ice_candidate", "Local ICE candidate type in use (1 for its type)", m.candidate.clone());

@@ -5,6 +5,10 @@ use crate::encoder::Encoder;
 
 /// Name of the webrtcbin element in the pipeline.
 pub const WEBRTC: &str = "webrtc";
+/// Name of the capsfilter that sets the capture's frame rate.
+pub const RATE: &str = "rate";
+/// Name of the capsfilter after `videoscale` (passthrough unless the picture is reduced).
+pub const SCALE: &str = "scale";
 
 /// The pipeline description for one viewer; with `audio` (PulseAudio server, Opus bit/s) the
 /// desktop's sound goes in the same peer connection. The pointer is not captured: the browser
@@ -14,9 +18,10 @@ pub fn description(display: &str, encoder: Encoder, bitrate_kbps: u32, fps: u32,
         audio.map(|(server, bps)| format!(" {}", crate::audio::fragment(server, bps, WEBRTC))).unwrap_or_default();
     format!(
         "ximagesrc display-name={display} use-damage=false show-pointer=false \
-         ! video/x-raw,framerate={fps}/1 \
+         ! capsfilter name={RATE} caps=video/x-raw,framerate={fps}/1 \
          ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0 \
          ! videoconvert n-threads=2 ! video/x-raw,format=I420 \
+         ! videoscale ! capsfilter name={SCALE} caps=video/x-raw \
          ! {} \
          ! rtph264pay config-interval=-1 aggregate-mode=zero-latency mtu=1200 pt=96 \
          ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000 \
@@ -33,6 +38,38 @@ pub fn same_stream(webrtc: &gst::Element) {
         if pad.find_property("msid").is_some() {
             pad.set_property("msid", "vdi-desktop");
         }
+    }
+}
+
+/// Applies a reduced (or full) picture to a running pipeline: the capture renegotiates its frame
+/// rate, `videoscale` its output size, and the encoder restarts on a keyframe at the new caps.
+/// Also called when the capture's size changes (a resize) so a halved picture stays half of it.
+pub fn apply_quality(pipeline: &gst::Pipeline, quality: crate::bitrate::Quality, fps: u32) {
+    use gst::prelude::*;
+    if let Some(rate) = pipeline.by_name(RATE) {
+        let caps = gst::Caps::builder("video/x-raw")
+            .field("framerate", gst::Fraction::new(quality.fps(fps) as i32, 1))
+            .build();
+        if rate.property::<gst::Caps>("caps") != caps {
+            rate.set_property("caps", &caps);
+        }
+    }
+    let Some(scale) = pipeline.by_name(SCALE) else { return };
+    let mut caps = gst::Caps::builder("video/x-raw");
+    if quality.half_size() {
+        let captured =
+            pipeline.by_name(RATE).and_then(|r| r.static_pad("src")).and_then(|p| p.current_caps()).and_then(|c| {
+                let s = c.structure(0)?;
+                Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?))
+            });
+        if let Some((w, h)) = captured {
+            // Even sizes: I420 needs them, and encoders round odd ones differently.
+            caps = caps.field("width", ((w / 2) & !1).max(2)).field("height", ((h / 2) & !1).max(2));
+        }
+    }
+    let caps = caps.build();
+    if scale.property::<gst::Caps>("caps") != caps {
+        scale.set_property("caps", &caps);
     }
 }
 

@@ -142,6 +142,10 @@ pub enum ToViewer {
     Stats {
         /// Encoder bitrate target, kbit/s.
         target: u32,
+        /// What the path is estimated to carry, kbit/s.
+        estimate: u32,
+        /// How the picture is reduced: `full`, `half-rate`, `half-rate-half-size`.
+        quality: &'static str,
         /// Fraction of packets lost, from the viewer's reports.
         loss: f64,
         /// Round-trip time in ms, if known.

@@ -190,6 +190,7 @@ fn start_pipeline(
         .map_err(|_| "the pipeline description is not a pipeline".to_owned())?;
     let webrtc = pipeline.by_name(pipeline::WEBRTC).ok_or("webrtcbin missing from the pipeline")?;
     pipeline::same_stream(&webrtc);
+    request_retransmissions(&webrtc);
     configure_ice(&webrtc, s, turn);
 
     // Offer when webrtcbin is ready to negotiate.
@@ -248,14 +249,21 @@ fn start_pipeline(
     let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
     let tx = out;
     let weak = webrtc.downgrade();
-    let metrics = agent.metrics.clone();
-    let desktop = agent.desktop.clone();
-    let encoder = pipeline.by_name("enc").map(|e| e.downgrade());
     let controller = Arc::new(Mutex::new(crate::bitrate::Controller::new(
         s.min_video_bitrate,
         s.max_video_bitrate,
         s.video_bitrate,
     )));
+    follow_capture_size(&pipeline, controller.clone(), s.framerate);
+    let adapt = Arc::new(Adapt {
+        metrics: agent.metrics.clone(),
+        controller,
+        pipeline: pipeline.downgrade(),
+        fps: s.framerate,
+        desktop: agent.desktop.clone(),
+        sent: Mutex::new((std::time::Instant::now(), agent.metrics.bytes.get())),
+        packets: Mutex::new((0, 0)),
+    });
     tokio::spawn(async move {
         let mut messages = bus.stream();
         let mut stats = tokio::time::interval(Duration::from_secs(1));
@@ -272,7 +280,7 @@ fn start_pipeline(
                 }
                 _ = stats.tick() => {
                     let Some(webrtc) = weak.upgrade() else { break };
-                    poll_stats(&webrtc, metrics.clone(), controller.clone(), encoder.clone(), desktop.clone());
+                    poll_stats(&webrtc, adapt.clone());
                 }
             }
         }
@@ -280,6 +288,46 @@ fn start_pipeline(
 
     pipeline.set_state(gst::State::Playing).map_err(|e| format!("cannot start the pipeline: {e}"))?;
     Ok(Stream { pipeline, webrtc })
+}
+
+/// Lost video packets are asked for again (NACK) and resent (RTX): on a path with random loss a
+/// missing packet otherwise costs a frozen picture until the next keyframe.
+fn request_retransmissions(webrtc: &gst::Element) {
+    for pad in webrtc.sink_pads() {
+        let is_video = pad
+            .peer()
+            .map(|p| p.query_caps(None))
+            .and_then(|c| c.structure(0).and_then(|s| s.get::<&str>("media").ok()).map(|m| m == "video"));
+        if is_video == Some(true)
+            && pad.find_property("transceiver").is_some()
+            && let Some(t) = pad.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
+        {
+            t.set_property("do-nack", true);
+        }
+    }
+}
+
+/// A halved picture stays half of the capture when the capture's size changes (a resize).
+fn follow_capture_size(pipeline: &gst::Pipeline, controller: Arc<Mutex<crate::bitrate::Controller>>, fps: u32) {
+    let Some(pad) = pipeline.by_name(pipeline::RATE).and_then(|r| r.static_pad("src")) else { return };
+    let weak = pipeline.downgrade();
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(e)) = &info.data
+            && e.type_() == gst::EventType::Caps
+            && let (Some(p), Ok(c)) = (weak.upgrade(), controller.lock())
+            && c.decision().quality.half_size()
+        {
+            let q = c.decision().quality;
+            drop(c);
+            // Not from the streaming thread holding the caps event: set the caps afterwards.
+            p.call_async(move |p| {
+                if let Ok(p) = p.clone().downcast::<gst::Pipeline>() {
+                    pipeline::apply_quality(&p, q, fps);
+                }
+            });
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 fn configure_ice(webrtc: &gst::Element, s: &Settings, turn: Option<&crate::turn::Credentials>) {
@@ -339,54 +387,119 @@ fn count_frames(pipeline: &gst::Pipeline, agent: &Arc<Agent>) {
     }
 }
 
-/// Reads webrtcbin's stats: round-trip time and loss from the viewer's receiver reports feed the
-/// bitrate controller, whose target goes to the encoder; the candidate type in use goes to
-/// metrics.
-fn poll_stats(
-    webrtc: &gst::Element,
+/// What one stats poll needs besides webrtcbin.
+struct Adapt {
     metrics: Arc<Metrics>,
     controller: Arc<Mutex<crate::bitrate::Controller>>,
-    encoder: Option<gst::glib::WeakRef<gst::Element>>,
+    pipeline: gst::glib::WeakRef<gst::Pipeline>,
+    fps: u32,
     desktop: Arc<Desktop>,
-) {
+    /// Encoded bytes counted at the previous poll, and when.
+    sent: Mutex<(std::time::Instant, u64)>,
+    /// Video packets sent and sent again (retransmissions) at the previous poll.
+    packets: Mutex<(u64, u64)>,
+}
+
+/// Reads webrtcbin's stats: round-trip time and loss from the viewer's receiver reports feed the
+/// bitrate controller, whose target goes to the encoder and whose picture reduction goes to the
+/// capture and scaler; the candidate type of the selected pair goes to metrics.
+fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
     let promise = gst::Promise::with_change_func(move |reply| {
         let Ok(Some(stats)) = reply else { return };
-        let mut rtt_ms = None;
-        let mut loss = None;
-        let mut local_candidate = None;
-        for (_, value) in stats.iter() {
+        // Each sent stream (the video, its retransmissions) has its own receiver report; a stream
+        // that stopped sending keeps its last, stale one. The reports of the stream with the most
+        // packets sent are the path's.
+        let mut reports = Vec::new();
+        let mut sent = std::collections::HashMap::new();
+        let mut resent: u64 = 0;
+        let mut candidates = std::collections::HashMap::new();
+        let mut selected = None;
+        let mut last_local = None;
+        for (id, value) in stats.iter() {
             let Ok(s) = value.get::<gst::Structure>() else { continue };
             match s.name().as_str() {
-                "remote-inbound-rtp" => {
-                    rtt_ms = s.get::<f64>("round-trip-time").ok().map(|r| r * 1000.0).or(rtt_ms);
-                    loss = s.get::<f64>("fraction-lost").ok().or(loss);
+                "remote-inbound-rtp" => reports.push((
+                    s.get::<String>("local-id").ok(),
+                    s.get::<f64>("round-trip-time").ok().map(|r| r * 1000.0),
+                    s.get::<f64>("fraction-lost").ok(),
+                )),
+                "outbound-rtp" => {
+                    let packets = s.get::<u64>("packets-sent").unwrap_or(0);
+                    sent.insert(id.to_string(), packets);
+                    // The retransmission stream has no receiver reports of its own.
+                    if !s.has_field("remote-id") {
+                        resent += packets;
+                    }
                 }
                 "local-candidate" => {
                     if let Ok(v) = s.value("candidate-type") {
-                        local_candidate = Some(v.get::<String>().unwrap_or_else(|_| format!("{v:?}")).to_lowercase());
+                        let t = v.get::<String>().unwrap_or_else(|_| format!("{v:?}")).to_lowercase();
+                        candidates.insert(id.to_string(), t.clone());
+                        last_local = Some(t);
                     }
                 }
+                "candidate-pair" => selected = s.get::<String>("local-candidate-id").ok().or(selected),
                 _ => {}
             }
         }
+        let main = reports.into_iter().max_by_key(|(local, ..)| local.as_ref().and_then(|l| sent.get(l)).copied());
+        let main_sent = main.as_ref().and_then(|(local, ..)| local.as_ref().and_then(|l| sent.get(l)).copied());
+        let (rtt_ms, loss) = main.map(|(_, rtt, loss)| (rtt, loss)).unwrap_or_default();
+        // With NACK the viewer recovers most lost packets, so its reports show little loss while
+        // a congested path fills with retransmissions: the share of packets sent again is loss too.
+        let resent_share = match (main_sent, adapt.packets.lock()) {
+            (Some(main_sent), Ok(mut last)) => {
+                let (d_main, d_resent) = (main_sent.saturating_sub(last.0), resent.saturating_sub(last.1));
+                *last = (main_sent, resent);
+                (d_main > 0).then(|| (d_resent as f64 / d_main as f64).min(1.0))
+            }
+            _ => None,
+        };
+        let loss = match (loss, resent_share) {
+            (Some(l), Some(r)) => Some(l.max(r)),
+            (l, _) => l,
+        };
+        let m = &adapt.metrics;
         if let Some(r) = rtt_ms {
-            metrics.rtt_ms.set(r);
+            m.rtt_ms.set(r);
         }
-        if let Some(t) = local_candidate {
-            metrics.candidate.clear();
-            metrics.candidate.get_or_create(&vec![("type".to_owned(), t)]).set(1);
+        // The selected pair's local candidate where webrtcbin reports pairs, else the only one.
+        if let Some(t) = selected.and_then(|id| candidates.remove(&id)).or(last_local) {
+            m.candidate.clear();
+            m.candidate.get_or_create(&vec![("type".to_owned(), t)]).set(1);
         }
         let Some(loss) = loss else { return }; // No receiver report yet.
-        metrics.loss.set(loss);
-        let target = match controller.lock() {
-            Ok(mut c) => c.update(crate::bitrate::Feedback { loss, rtt_ms }),
+        m.loss.set(loss);
+        let sent_kbps = adapt.sent.lock().ok().map(|mut last| {
+            let (now, bytes) = (std::time::Instant::now(), m.bytes.get());
+            let secs = now.duration_since(last.0).as_secs_f64().max(0.001);
+            let kbps = bytes.saturating_sub(last.1) as f64 * 8.0 / 1000.0 / secs;
+            *last = (now, bytes);
+            kbps
+        });
+        let (before, d) = match adapt.controller.lock() {
+            Ok(mut c) => (c.decision(), c.update(crate::bitrate::Feedback { loss, rtt_ms, sent_kbps })),
             Err(_) => return,
         };
-        metrics.bitrate_kbps.set(i64::from(target));
-        desktop.send(&crate::protocol::ToViewer::Stats { target, loss, rtt: rtt_ms });
-        if let Some(enc) = encoder.as_ref().and_then(|w| w.upgrade()) {
+        m.bitrate_kbps.set(i64::from(d.target_kbps));
+        m.estimate_kbps.set(i64::from(d.estimate_kbps));
+        m.quality.clear();
+        m.quality.get_or_create(&vec![("level".to_owned(), d.quality.name().to_owned())]).set(1);
+        adapt.desktop.send(&crate::protocol::ToViewer::Stats {
+            target: d.target_kbps,
+            estimate: d.estimate_kbps,
+            quality: d.quality.name(),
+            loss,
+            rtt: rtt_ms,
+        });
+        let Some(pipeline) = adapt.pipeline.upgrade() else { return };
+        if let Some(enc) = pipeline.by_name("enc") {
             // x264enc, nvh264enc and vah264enc all take kbit/s and accept changes while playing.
-            enc.set_property_from_str("bitrate", &target.to_string());
+            enc.set_property_from_str("bitrate", &d.target_kbps.to_string());
+        }
+        if d.quality != before.quality {
+            tracing::info!(quality = d.quality.name(), estimate_kbps = d.estimate_kbps, "picture adapted to the path");
+            pipeline::apply_quality(&pipeline, d.quality, adapt.fps);
         }
     });
     webrtc.emit_by_name::<()>("get-stats", &[&None::<gst::Pad>, &promise]);

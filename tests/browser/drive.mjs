@@ -213,6 +213,60 @@ async function benchSteps() {
   say({ step: 'bench-pointer', ms: await page.evaluate(() => window.__vdiPointer) });
 }
 
+// Glass to glass: the clock tests/painter.rs paints (row 0: 32 bits of Unix ms, row 1 its
+// complement, CELL-pixel cells) read back from every presented frame; a frame whose cells are not
+// clean black/white pairs (torn, blurred) is counted as unreadable, not guessed.
+async function startProbe(screenWidth) {
+  await page.evaluate((screenWidth) => {
+    const CELL = 24, W = 32 * CELL, H = 2 * CELL, v = document.querySelector('video');
+    const c = document.createElement('canvas'); c.width = W; c.height = H;
+    const g = c.getContext('2d', { willReadFrequently: true });
+    window.__vdi = { frames: [], g2g: [], unreadable: 0 };
+    const onFrame = () => {
+      const now = Date.now();
+      window.__vdi.frames.push(now);
+      const s = v.videoWidth / screenWidth;
+      if (s > 0) {
+        g.drawImage(v, 0, 0, W * s, H * s, 0, 0, W, H);
+        const px = g.getImageData(0, 0, W, H).data;
+        const lum = (x, y) => { const i = (y * W + x) * 4; return (px[i] + px[i + 1] + px[i + 2]) / 3; };
+        let ms = 0, ok = true;
+        for (let bit = 0; bit < 32 && ok; bit++) {
+          const x = bit * CELL + CELL / 2, top = lum(x, CELL / 2), bottom = lum(x, CELL + CELL / 2);
+          if (top > 176 && bottom < 80) ms = ms * 2 + 1;
+          else if (top < 80 && bottom > 176) ms = ms * 2;
+          else ok = false;
+        }
+        const lat = (now % 2 ** 32 - ms + 2 ** 32) % 2 ** 32;
+        if (ok && lat < 60000) window.__vdi.g2g.push(lat); else window.__vdi.unreadable++;
+      }
+      v.requestVideoFrameCallback(onFrame);
+    };
+    v.requestVideoFrameCallback(onFrame);
+  }, screenWidth);
+}
+
+// Network runs: every 500 ms one sample (frames presented, clock latencies, what the browser
+// received and decoded, the agent's own figures from the data channel) until the test says stop.
+async function networkSteps() {
+  await startProbe(opt.network.screenWidth);
+  say({ step: 'network-ready' });
+  const end = deadline(opt.network.maxMs || 120000);
+  while (!goLines.length && Date.now() < end) {
+    await page.waitForTimeout(500);
+    const s = await page.evaluate(async () => {
+      const d = window.__vdi, v = document.querySelector('video');
+      const out = { frames: d.frames, g2g: d.g2g, unreadable: d.unreadable };
+      window.__vdi = { ...d, frames: [], g2g: [], unreadable: 0 };
+      let inb = null;
+      if (pc) (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') inb = r; });
+      return { ...out, decoded: inb ? inb.framesDecoded : null, bytes: inb ? inb.bytesReceived : null,
+        size: `${v.videoWidth}x${v.videoHeight}`, agent: target, connection: gen };
+    });
+    say({ step: 'sample', at: Date.now(), ...s });
+  }
+}
+
 // The ICE route the page uses: the selected pair's local candidate (type and protocol).
 const route = () => page.evaluate(async () => {
   if (!pc) return null;
@@ -303,6 +357,7 @@ try {
   if (opt.keys) await keySteps();
   if (opt.bench) await benchSteps();
   if (opt.repeat) await repeatSteps();
+  if (opt.network) await networkSteps();
   if (opt.holdMs) await page.waitForTimeout(opt.holdMs);
   await ctx.close();
   process.exit(0);
