@@ -230,6 +230,45 @@ async fn rotated_certificate_is_served_to_new_handshakes_without_dropping_open_c
     assert_eq!(presented_cert(&ca, hook.addr).await.expect("still serving"), der2);
 }
 
+async fn ok_reloads(hook: &Webhook) -> String {
+    let m = reqwest::get(format!("http://{}/metrics", hook.metrics)).await.expect("metrics");
+    let text = m.text().await.expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(r#"vdi_webhook_certificate_reloads_total{result="ok"} "#).map(str::to_owned))
+        .unwrap_or_else(|| "0".into())
+}
+
+#[tokio::test]
+async fn plain_certificate_files_reload_when_written_and_only_then() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = Ca::new("test ca");
+    let (cert1, key1, der1) = ca.leaf(1);
+    std::fs::write(dir.path().join("tls.crt"), &cert1).expect("crt");
+    std::fs::write(dir.path().join("tls.key"), &key1).expect("key");
+    let hook = Webhook::start(dir.path());
+    assert_eq!(presented_cert(&ca, hook.addr).await.expect("handshake"), der1);
+
+    // Reading the files (as every reload does) and writing a neighbour are not changes. A
+    // watcher that counted its own reads reloaded every 200 ms, forever.
+    let _ = std::fs::read(dir.path().join("tls.crt")).expect("read");
+    std::fs::write(dir.path().join("unrelated.log"), "x").expect("write");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(ok_reloads(&hook).await, "0", "reloaded with no change to the pair: {}", hook.log());
+
+    // Overwritten in place (key first, then certificate): served after the burst settles.
+    let (cert2, key2, der2) = ca.leaf(2);
+    std::fs::write(dir.path().join("tls.key"), &key2).expect("key");
+    std::fs::write(dir.path().join("tls.crt"), &cert2).expect("crt");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while presented_cert(&ca, hook.addr).await.ok().as_deref() != Some(&der2[..]) {
+        assert!(Instant::now() < deadline, "the rewritten pair was never served: {}", hook.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(ok_reloads(&hook).await, "1", "one write burst, one reload: {}", hook.log());
+}
+
 #[test]
 fn sigterm_exits_cleanly_and_bad_flags_fail() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -91,16 +91,21 @@ fn desktop_index(containers: &[Container]) -> Option<usize> {
 }
 
 /// Adds what a session Pod must contain and is missing. Never removes or replaces what is there,
-/// so a second call changes nothing.
-pub fn ensure(pod: &mut Pod, needs: &PodNeeds) {
-    let spec = pod.spec.get_or_insert_with(Default::default);
-    let Some(idx) = desktop_index(&spec.containers) else {
-        return; // A Pod without containers is invalid; the API server rejects it with a better message.
+/// so a second call changes nothing. Returns whether anything was added, so admission can answer
+/// a complete Pod without keeping a copy to diff against.
+pub fn ensure(pod: &mut Pod, needs: &PodNeeds) -> bool {
+    let Some(spec) = pod.spec.as_mut() else {
+        return false; // A Pod without a spec is invalid; the API server rejects it with a better message.
     };
+    let Some(idx) = desktop_index(&spec.containers) else {
+        return false; // Likewise a Pod without containers.
+    };
+    let mut changed = false;
     let has_volume = |vols: &Option<Vec<Volume>>, name: &str| vols.iter().flatten().any(|v| v.name == name);
     let mounts_path = |c: &Container, path: &str| c.volume_mounts.iter().flatten().any(|m| m.mount_path == path);
 
     if !mounts_path(&spec.containers[idx], SHM_PATH) {
+        changed = true;
         if !has_volume(&spec.volumes, SHM_VOLUME) {
             spec.volumes.get_or_insert_with(Vec::new).push(Volume {
                 name: SHM_VOLUME.into(),
@@ -116,6 +121,7 @@ pub fn ensure(pod: &mut Pod, needs: &PodNeeds) {
 
     if needs.gpu > 0 {
         if !mounts_path(&spec.containers[idx], DRI_PATH) {
+            changed = true;
             if !has_volume(&spec.volumes, DRI_VOLUME) {
                 spec.volumes.get_or_insert_with(Vec::new).push(Volume {
                     name: DRI_VOLUME.into(),
@@ -130,11 +136,14 @@ pub fn ensure(pod: &mut Pod, needs: &PodNeeds) {
             .get_or_insert_with(Default::default)
             .limits
             .get_or_insert_with(BTreeMap::new);
-        limits.entry(GPU_RESOURCE.into()).or_insert_with(|| Quantity(needs.gpu.to_string()));
+        if !limits.contains_key(GPU_RESOURCE) {
+            changed = true;
+            limits.insert(GPU_RESOURCE.into(), Quantity(needs.gpu.to_string()));
+        }
     }
 
     let c = &mut spec.containers[idx];
-    ensure_env(c, PASSWORD_ENV, || EnvVar {
+    changed |= ensure_env(c, PASSWORD_ENV, || EnvVar {
         name: PASSWORD_ENV.into(),
         value_from: Some(EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
@@ -146,11 +155,13 @@ pub fn ensure(pod: &mut Pod, needs: &PodNeeds) {
         }),
         ..Default::default()
     });
-    ensure_env(c, "DISPLAY", || literal("DISPLAY", DISPLAY));
-    ensure_env(c, "PULSE_SERVER", || literal("PULSE_SERVER", PULSE_SERVER));
+    changed |= ensure_env(c, "DISPLAY", || literal("DISPLAY", DISPLAY));
+    changed |= ensure_env(c, "PULSE_SERVER", || literal("PULSE_SERVER", PULSE_SERVER));
     if needs.gpu > 0 {
-        ensure_env(c, "NVIDIA_DRIVER_CAPABILITIES", || literal("NVIDIA_DRIVER_CAPABILITIES", NVIDIA_CAPABILITIES));
+        changed |=
+            ensure_env(c, "NVIDIA_DRIVER_CAPABILITIES", || literal("NVIDIA_DRIVER_CAPABILITIES", NVIDIA_CAPABILITIES));
     }
+    changed
 }
 
 fn literal(name: &str, value: &str) -> EnvVar {
@@ -165,11 +176,14 @@ fn push_mount(c: &mut Container, volume: &str, path: &str) {
     });
 }
 
-fn ensure_env(c: &mut Container, name: &str, make: impl FnOnce() -> EnvVar) {
+/// Adds the variable unless the container has one of that name; true when added.
+fn ensure_env(c: &mut Container, name: &str, make: impl FnOnce() -> EnvVar) -> bool {
     let env = c.env.get_or_insert_with(Vec::new);
-    if !env.iter().any(|e| e.name == name) {
-        env.push(make());
+    if env.iter().any(|e| e.name == name) {
+        return false;
     }
+    env.push(make());
+    true
 }
 
 /// Rejects what makes a session Pod unsafe: privileged containers, host namespaces, added
@@ -262,9 +276,9 @@ mod tests {
     #[test]
     fn injects_everything_once() {
         let mut p = pod();
-        ensure(&mut p, &needs(2));
+        assert!(ensure(&mut p, &needs(2)), "first pass reports its changes");
         let once = p.clone();
-        ensure(&mut p, &needs(2));
+        assert!(!ensure(&mut p, &needs(2)), "second pass reports none");
         assert_eq!(p, once, "second pass adds nothing");
         let spec = p.spec.as_ref().expect("spec");
         let vols: Vec<_> = spec.volumes.iter().flatten().map(|v| v.name.as_str()).collect();

@@ -159,7 +159,7 @@ proptest! {
             // Admission adds nothing to a rendered Pod.
             let mut again = p.clone();
             let needs = pod::PodNeeds::from_pod(p).expect("session pod").expect("needs");
-            pod::ensure(&mut again, &needs);
+            prop_assert!(!pod::ensure(&mut again, &needs), "ensure reports no change");
             prop_assert_eq!(&again, p);
         }
     }

@@ -7,10 +7,12 @@ pub mod admission;
 pub mod metrics;
 pub mod mutate;
 pub mod password;
+pub mod pod_view;
 pub mod server;
 pub mod templates;
 pub mod tls;
 pub mod validate;
+pub mod workers;
 
 use std::sync::Arc;
 

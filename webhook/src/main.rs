@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
 use anyhow::Context;
 use clap::Parser;
-use vdi_webhook::{AppState, Metrics, Templates, app, metrics_app, server, tls};
+use vdi_webhook::{AppState, Metrics, Templates, app, metrics_app, server, tls, workers::Workers};
 
 // Admission allocates many small, short-lived objects per request; mimalloc handles that
 // pattern with less overhead than glibc's allocator (scripts/bench-webhook).
@@ -38,6 +38,10 @@ struct Cli {
     /// Also serve /metrics over plain HTTP on this address (for scrapers without TLS).
     #[arg(long, env = "VDI_WEBHOOK_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Threads serving connections, each with its own runtime [default: the CPUs this process
+    /// may use].
+    #[arg(long, env = "VDI_WEBHOOK_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
 }
 
 fn main() -> ExitCode {
@@ -46,7 +50,8 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Accepting, certificate and template watching run here; connections run on the workers.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -97,12 +102,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let _ = rx.wait_for(|stop| *stop).await;
         }));
     }
-    tracing::info!(%addr, "listening (HTTPS)");
-    server::serve_tls(listener, config, app(state), async move {
+    let count = cli
+        .workers
+        .map_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get), usize::from);
+    let workers = Workers::start(count).context("starting the worker threads")?;
+    tracing::info!(%addr, workers = workers.len(), "listening (HTTPS)");
+    server::serve_tls(listener, config, app(state), &workers, async move {
         server::shutdown_signal().await;
         let _ = stop_tx.send(true);
     })
     .await;
+    drop(workers);
     drop(stop_rx);
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! Patch between the two, so fields this build does not know are never touched:
 //! VDISession defaults, session Pod injection (`vdi_crds::pod::ensure`, the renderer's code) and
 //! the session Secret's random password. When nothing changes (a Pod the renderer produced) no
-//! JSON is built at all.
+//! copy is made and no JSON is built at all.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +18,7 @@ use vdi_crds::{VDISession, defaults, pod};
 use crate::{
     AppState,
     admission::{Decision, Request, Target},
-    password,
+    password, pod_view,
 };
 
 /// Parses a raw object as `T`.
@@ -38,14 +38,16 @@ fn diff<T: Serialize + PartialEq>(before: &T, after: &T) -> json_patch::Patch {
 }
 
 /// The mutation for one request.
-pub fn mutate(state: &AppState, target: Target, req: &Request<'_>) -> Decision {
-    let Some(raw) = req.object() else {
+pub fn mutate(state: &AppState, target: Target, req: &mut Request<'_>) -> Decision {
+    if !req.has_object() {
         return Decision::allow(); // DELETE and CONNECT carry no object to change.
-    };
-    let result = match target {
-        Target::Session => session(state, raw),
-        Target::SessionPod if req.operation == Operation::Create => session_pod(raw),
-        Target::SessionSecret => session_secret(req, raw),
+    }
+    let result = match (target, req.operation == Operation::Create) {
+        (Target::SessionPod, true) => session_pod(req),
+        (Target::Session | Target::SessionSecret, _) => {
+            let Some(raw) = req.object() else { return Decision::allow() };
+            if target == Target::Session { session(state, raw) } else { session_secret(req, raw) }
+        }
         _ => return Decision::allow(),
     };
     match result {
@@ -55,18 +57,29 @@ pub fn mutate(state: &AppState, target: Target, req: &Request<'_>) -> Decision {
     }
 }
 
+/// The request's Pod when it is a session Pod: the one parsed with the review, else parsed from
+/// the raw object.
+pub fn session_pod_of(req: &mut Request<'_>) -> Result<Result<Pod, String>, NotOurs> {
+    match req.pod.take() {
+        Some(pod) if crate::admission::is_session_object(Target::SessionPod, pod.metadata.labels.as_ref()) => {
+            Ok(Ok(pod))
+        }
+        Some(_) => Err(NotOurs),
+        None => session_object(req.object().ok_or(NotOurs)?, Target::SessionPod, "Pod", pod_view::parse),
+    }
+}
+
 /// The object is not a session object (no session label): left alone.
 pub struct NotOurs;
 
-/// Parses a Pod or Secret and checks it is a session object.
-pub fn session_object<
-    T: DeserializeOwned + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
->(
+/// Parses a Pod or Secret with `parse` and checks it is a session object.
+pub fn session_object<T: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>>(
     raw: &RawValue,
     target: Target,
     what: &str,
+    parse: impl FnOnce(&str) -> serde_json::Result<T>,
 ) -> Result<Result<T, String>, NotOurs> {
-    match typed::<T>(raw, what) {
+    match parse(raw.get()).map_err(|e| format!("the {what} in the request does not parse: {e}")) {
         Ok(obj) if crate::admission::is_session_object(target, obj.metadata().labels.as_ref()) => Ok(Ok(obj)),
         Ok(_) => Err(NotOurs),
         // A body that does not parse: say so only when it claims to be a session object.
@@ -99,22 +112,26 @@ fn session(state: &AppState, raw: &RawValue) -> Result<Result<json_patch::Patch,
 }
 
 /// The patch admission applies to a session Pod (empty for a Pod the renderer produced).
-pub fn session_pod(raw: &RawValue) -> Result<Result<json_patch::Patch, String>, NotOurs> {
-    Ok(match session_object::<Pod>(raw, Target::SessionPod, "Pod")? {
-        Ok(before) => pod_patch(before),
+pub fn session_pod(req: &mut Request<'_>) -> Result<Result<json_patch::Patch, String>, NotOurs> {
+    Ok(match session_pod_of(req)? {
+        Ok(pod) => pod_patch(req, pod),
         Err(e) => Err(e),
     })
 }
 
-fn pod_patch(before: Pod) -> Result<json_patch::Patch, String> {
-    let needs = match pod::PodNeeds::from_pod(&before) {
+fn pod_patch(req: &Request<'_>, mut after: Pod) -> Result<json_patch::Patch, String> {
+    let needs = match pod::PodNeeds::from_pod(&after) {
         Some(Ok(needs)) => needs,
         Some(Err(e)) => return Err(e),
         None => return Ok(json_patch::Patch(Vec::new())),
     };
-    let mut after = before.clone();
-    pod::ensure(&mut after, &needs);
-    Ok(diff(&before, &after))
+    if !pod::ensure(&mut after, &needs) {
+        return Ok(json_patch::Patch(Vec::new()));
+    }
+    // Parsed again rather than copied up front: the common case, a complete Pod, needs no copy.
+    let raw = req.object().ok_or("the request carries no Pod")?;
+    let before = pod_view::parse(raw.get()).map_err(|e| format!("the Pod in the request does not parse: {e}"))?;
+    Ok(json_patch::diff(&to_json(&before), &to_json(&after)))
 }
 
 /// True when the Secret carries a password (in `data` or `stringData`).
@@ -124,7 +141,7 @@ pub fn has_password(secret: &Secret) -> bool {
 }
 
 fn session_secret(req: &Request<'_>, raw: &RawValue) -> Result<Result<json_patch::Patch, String>, NotOurs> {
-    Ok(match session_object::<Secret>(raw, Target::SessionSecret, "Secret")? {
+    Ok(match session_object(raw, Target::SessionSecret, "Secret", |j| serde_json::from_str::<Secret>(j))? {
         Ok(before) => secret_patch(req, before),
         Err(e) => Err(e),
     })

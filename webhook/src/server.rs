@@ -13,13 +13,22 @@ use hyper_util::{
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 
+use crate::workers::Workers;
+
 /// Longest a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest shutdown waits for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Serves `app` on `listener` with `tls` until `shutdown` completes, then drains.
-pub async fn serve_tls(listener: TcpListener, tls: Arc<ServerConfig>, app: Router, shutdown: impl Future<Output = ()>) {
+/// Serves `app` on `listener` with `tls` until `shutdown` completes, then drains. Connections are
+/// accepted here and served on `workers`.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    app: Router,
+    workers: &Workers,
+    shutdown: impl Future<Output = ()>,
+) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -36,10 +45,25 @@ pub async fn serve_tls(listener: TcpListener, tls: Arc<ServerConfig>, app: Route
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // Handed over as a plain socket: it registers with the worker's own I/O driver.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "cannot hand the connection to a worker");
+                continue;
+            }
+        };
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(app.clone());
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        workers.spawn(async move {
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "cannot register the connection");
+                    return;
+                }
+            };
             let tls_stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -51,7 +75,17 @@ pub async fn serve_tls(listener: TcpListener, tls: Arc<ServerConfig>, app: Route
                     return;
                 }
             };
-            let builder = Builder::new(TokioExecutor::new());
+            // ALPN already chose the protocol: no sniffing of the first bytes.
+            let alpn = tls_stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+            let alpn = alpn.as_deref();
+            let mut builder = Builder::new(TokioExecutor::new());
+            // One buffer per answer, so headers and body leave in one TLS record and one write.
+            builder.http1().writev(false);
+            let builder = match alpn {
+                Some(b"h2") => builder.http2_only(),
+                Some(_) => builder.http1_only(),
+                None => builder, // No ALPN: tell HTTP/2's preface from HTTP/1.1 by the first bytes.
+            };
             let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");

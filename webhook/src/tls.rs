@@ -101,8 +101,27 @@ pub fn server_config(resolver: Arc<Resolver>) -> Result<Arc<ServerConfig>, TlsEr
     Ok(Arc::new(config))
 }
 
-/// Watches the folders of `cert` and `key`; on any change (after 200 ms of quiet) reloads the pair
-/// into `resolver`. Keep the returned watcher alive.
+/// True for events that can change what `cert` or `key` read as: a write, create, remove or
+/// rename of one of the files themselves or of a `..`-prefixed entry (Kubernetes Secret volumes
+/// swap a `..data` symlink). Reads are not: the reload itself opens the files, and counting
+/// those made the server reload forever.
+fn touches_pair(event: &notify::Event, names: &[&std::ffi::OsStr]) -> bool {
+    use notify::EventKind;
+    if matches!(event.kind, EventKind::Access(_)) {
+        return matches!(
+            event.kind,
+            EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write))
+        ) && event.paths.iter().any(|p| p.file_name().is_some_and(|n| names.contains(&n)));
+    }
+    event
+        .paths
+        .iter()
+        .any(|p| p.file_name().is_some_and(|n| names.contains(&n) || n.as_encoded_bytes().starts_with(b"..")))
+        || event.paths.is_empty()
+}
+
+/// Watches the folders of `cert` and `key`; when either file changes (after 200 ms of quiet)
+/// reloads the pair into `resolver`. Keep the returned watcher alive.
 pub fn watch(
     cert: PathBuf,
     key: PathBuf,
@@ -110,8 +129,12 @@ pub fn watch(
     metrics: Arc<Metrics>,
 ) -> Result<notify::RecommendedWatcher, TlsError> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let names: Vec<std::ffi::OsString> =
+        [&cert, &key].iter().filter_map(|p| p.file_name()).map(ToOwned::to_owned).collect();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        let names: Vec<&std::ffi::OsStr> = names.iter().map(AsRef::as_ref).collect();
+        // An error from the watcher (an overflowed queue) may hide a change: reload to be sure.
+        if event.as_ref().map_or(true, |e| touches_pair(e, &names)) {
             let _ = tx.send(());
         }
     })?;
@@ -141,4 +164,33 @@ pub fn watch(
         }
     });
     Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::{
+        Event, EventKind,
+        event::{AccessKind, AccessMode, CreateKind, ModifyKind},
+    };
+
+    use super::*;
+
+    fn event(kind: EventKind, path: &str) -> Event {
+        Event::new(kind).add_path(PathBuf::from(path))
+    }
+
+    #[test]
+    fn only_changes_to_the_pair_trigger_a_reload() {
+        let names = [std::ffi::OsStr::new("tls.crt"), std::ffi::OsStr::new("tls.key")];
+        let open = EventKind::Access(AccessKind::Open(AccessMode::Any));
+        let read = EventKind::Access(AccessKind::Close(AccessMode::Read));
+        let written = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        let modified = EventKind::Modify(ModifyKind::Any);
+        assert!(!touches_pair(&event(open, "/tls/tls.crt"), &names), "reading is not a change");
+        assert!(!touches_pair(&event(read, "/tls/tls.key"), &names));
+        assert!(touches_pair(&event(written, "/tls/tls.crt"), &names));
+        assert!(touches_pair(&event(modified, "/tls/tls.key"), &names));
+        assert!(touches_pair(&event(EventKind::Create(CreateKind::Any), "/tls/..data"), &names), "Secret volume swap");
+        assert!(!touches_pair(&event(modified, "/tls/unrelated.log"), &names));
+    }
 }

@@ -2,35 +2,43 @@
 //! that exist and the bounds they set, immutable `user` and `template`, safe session Pods, and
 //! Secrets that keep their password.
 
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::core::admission::Operation;
 use vdi_crds::{VDISession, defaults, pod};
 
 use crate::{
     AppState,
     admission::{Decision, Request, Target},
-    mutate::{NotOurs, has_password, session_object, typed},
+    mutate::{NotOurs, has_password, session_object, session_pod_of, typed},
 };
 
 /// The validation of one request.
-pub fn validate(state: &AppState, target: Target, req: &Request<'_>) -> Decision {
+pub fn validate(state: &AppState, target: Target, req: &mut Request<'_>) -> Decision {
     if !matches!(req.operation, Operation::Create | Operation::Update) {
         return Decision::allow();
     }
-    let Some(object) = req.object() else { return Decision::unreadable("the request carries no object") };
+    if !req.has_object() {
+        return Decision::unreadable("the request carries no object");
+    }
     let result = match target {
-        Target::Session => session(state, req, object),
-        Target::SessionPod => match session_object::<Pod>(object, target, "Pod") {
+        Target::SessionPod => match session_pod_of(req) {
             Err(NotOurs) => return Decision::allow(),
             Ok(parsed) => parsed.map(|p| {
                 let errs = pod::check(&p);
                 (!errs.is_empty()).then(|| format!("unsafe session Pod: {errs}"))
             }),
         },
-        Target::SessionSecret => match session_object::<Secret>(object, target, "Secret") {
-            Err(NotOurs) => return Decision::allow(),
-            Ok(parsed) => parsed.and_then(|new| secret(req, &new)),
-        },
+        Target::Session | Target::SessionSecret => {
+            let Some(object) = req.object() else { return Decision::unreadable("the request carries no object") };
+            if target == Target::Session {
+                session(state, req, object)
+            } else {
+                match session_object(object, target, "Secret", |j| serde_json::from_str::<Secret>(j)) {
+                    Err(NotOurs) => return Decision::allow(),
+                    Ok(parsed) => parsed.and_then(|new| secret(req, &new)),
+                }
+            }
+        }
         Target::Other => Ok(None),
     };
     match result {

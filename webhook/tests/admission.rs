@@ -129,6 +129,38 @@ async fn bare_session_pod_gets_everything_once() {
     assert_eq!(post("/validate", &again).await["allowed"], true);
 }
 
+/// The review with the request's keys in `order` (serde_json's own maps sort them, so `kind`
+/// always precedes `object` otherwise).
+fn reordered(review: &Value, order: &[&str]) -> Vec<u8> {
+    let request = review["request"].as_object().expect("request");
+    let mut keys: Vec<&String> = request.keys().collect();
+    keys.sort_by_key(|k| order.iter().position(|o| o == k).unwrap_or(usize::MAX));
+    let fields: Vec<String> = keys.iter().map(|k| format!("{}:{}", json!(k), request[k.as_str()])).collect();
+    format!(r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{{}}}}}"#, fields.join(","))
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn key_order_does_not_change_the_answer() {
+    // The Pod is parsed with the review when `kind` comes first (as the API server sends it) and
+    // from the raw object otherwise; both must answer alike, patched or not.
+    let bare: Value = serde_json::from_str(include_str!("fixtures/pod-create.json")).expect("fixture");
+    let mut complete = bare.clone();
+    complete["request"]["object"] = patched(&post("/mutate", &bare).await, &bare["request"]["object"]);
+    let mut unsafe_pod = bare.clone();
+    unsafe_pod["request"]["object"]["spec"]["hostNetwork"] = json!(true);
+    for review in [bare, complete, unsafe_pod] {
+        for path in ["/mutate", "/validate"] {
+            let kind_first = call(state(), path, reordered(&review, &["kind", "object"])).await;
+            let object_first = call(state(), path, reordered(&review, &["object", "kind"])).await;
+            assert_eq!(kind_first.0, StatusCode::OK);
+            let a: Value = serde_json::from_slice(&kind_first.1).expect("json");
+            let b: Value = serde_json::from_slice(&object_first.1).expect("json");
+            assert_eq!(a, b, "{path}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_rendered_example_pod_passes_with_an_empty_patch() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
