@@ -20,7 +20,7 @@ pub fn description(display: &str, encoder: Encoder, bitrate_kbps: u32, fps: u32,
         "ximagesrc display-name={display} use-damage=false show-pointer=false \
          ! capsfilter name={RATE} caps=video/x-raw,framerate={fps}/1 \
          ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0 \
-         ! videoconvert n-threads=2 ! video/x-raw,format=I420 \
+         ! videoconvert n-threads=2 dither=none chroma-mode=none ! video/x-raw,format=I420 \
          ! videoscale ! capsfilter name={SCALE} caps=video/x-raw \
          ! {} \
          ! rtph264pay config-interval=-1 aggregate-mode=zero-latency mtu=1200 pt=96 \

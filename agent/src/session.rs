@@ -411,7 +411,7 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
         // packets sent are the path's.
         let mut reports = Vec::new();
         let mut sent = std::collections::HashMap::new();
-        let mut resent: u64 = 0;
+        let mut video_streams = Vec::new();
         let mut candidates = std::collections::HashMap::new();
         let mut selected = None;
         let mut last_local = None;
@@ -426,9 +426,8 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
                 "outbound-rtp" => {
                     let packets = s.get::<u64>("packets-sent").unwrap_or(0);
                     sent.insert(id.to_string(), packets);
-                    // The retransmission stream has no receiver reports of its own.
-                    if !s.has_field("remote-id") {
-                        resent += packets;
+                    if s.get::<&str>("kind").is_ok_and(|k| k == "video") {
+                        video_streams.push((id.to_string(), packets));
                     }
                 }
                 "local-candidate" => {
@@ -443,7 +442,13 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
             }
         }
         let main = reports.into_iter().max_by_key(|(local, ..)| local.as_ref().and_then(|l| sent.get(l)).copied());
-        let main_sent = main.as_ref().and_then(|(local, ..)| local.as_ref().and_then(|l| sent.get(l)).copied());
+        let main_id = main.as_ref().and_then(|(local, ..)| local.clone());
+        let main_sent = main_id.as_ref().and_then(|l| sent.get(l)).copied();
+        // Every other video stream is the retransmission stream. (Whether a stream lists a
+        // `remote-id` says nothing: the main stream sometimes has none, and all of it counted as
+        // resent once, which cut a clean localhost path to 700 kbit/s.)
+        let resent: u64 =
+            video_streams.iter().filter(|(id, _)| Some(id) != main_id.as_ref()).map(|(_, packets)| packets).sum();
         let (rtt_ms, loss) = main.map(|(_, rtt, loss)| (rtt, loss)).unwrap_or_default();
         // With NACK the viewer recovers most lost packets, so its reports show little loss while
         // a congested path fills with retransmissions: the share of packets sent again is loss too.
@@ -481,6 +486,18 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
             Ok(mut c) => (c.decision(), c.update(crate::bitrate::Feedback { loss, rtt_ms, sent_kbps })),
             Err(_) => return,
         };
+        tracing::debug!(
+            loss,
+            ?resent_share,
+            ?rtt_ms,
+            ?sent_kbps,
+            main_sent,
+            resent,
+            estimate_kbps = d.estimate_kbps,
+            target_kbps = d.target_kbps,
+            quality = d.quality.name(),
+            "path feedback"
+        );
         m.bitrate_kbps.set(i64::from(d.target_kbps));
         m.estimate_kbps.set(i64::from(d.estimate_kbps));
         m.quality.clear();
