@@ -193,8 +193,8 @@ fn with_udp_blocked_turn_over_tcp_still_connects() {
     assert_eq!(c["route"]["relayProtocol"], "tcp", "the browser reaches TURN over TCP: {out}");
 }
 
-/// The home link as the test shapes it: a token bucket on the NAT's side towards home (the
-/// direction the video flows) and, optionally, 1 % random loss with nftables (this kernel has no
+/// The home link as the test shapes it: a rate limit with a 50 ms queue on the NAT's side towards
+/// home (the direction the video flows) and, optionally, 1 % random loss with nftables (this kernel has no
 /// netem).
 fn shape_home_link(t: &Topology, mbit: u32, loss: bool) {
     let nat = t.ns("nat");
@@ -206,8 +206,14 @@ fn shape_home_link(t: &Topology, mbit: u32, loss: bool) {
     } else {
         String::new()
     };
+    // HTB with a byte FIFO of 50 ms at the rate, changed in place: replacing a `tbf` (or changing
+    // it, which makes it a new child queue) drops everything queued, a loss spike no real link
+    // that widens would show.
+    let limit = u64::from(mbit) * 1_000_000 / 8 / 20;
     sh(&format!(
-        "ip netns exec {nat} tc qdisc replace dev eth1 root tbf rate {mbit}mbit burst 32kb latency 50ms\n\
+        "ip netns exec {nat} tc qdisc show dev eth1 | grep -q 'htb 1:' || ip netns exec {nat} tc qdisc add dev eth1 root handle 1: htb default 1\n\
+         ip netns exec {nat} tc class replace dev eth1 parent 1: classid 1:1 htb rate {mbit}mbit burst 32kb\n\
+         ip netns exec {nat} tc qdisc replace dev eth1 parent 1:1 handle 10: bfifo limit {limit}\n\
          ip netns exec {nat} nft delete table inet loss 2>/dev/null || true\n{loss}"
     ));
 }
