@@ -170,7 +170,7 @@ impl<'de> serde::de::Visitor<'de> for RequestVisitor {
                 Field::Name => name = map.next_value::<Option<String>>()?.map(Cow::Owned),
                 Field::Namespace => namespace = map.next_value::<Option<String>>()?.map(Cow::Owned),
                 Field::DryRun => dry_run = map.next_value::<Option<bool>>()?.unwrap_or(false),
-                Field::Object if kind.as_ref().is_some_and(is_pod) => {
+                Field::Object if kind.as_ref().is_some_and(|k| target(k) == Target::SessionPod) => {
                     pod = map.next_value::<Option<pod_view::PodView>>()?.map(pod_view::PodView::into_pod);
                 }
                 Field::Object => object = map.next_value()?,
@@ -193,10 +193,6 @@ impl<'de> serde::de::Visitor<'de> for RequestVisitor {
             body: "",
         })
     }
-}
-
-fn is_pod(kind: &GroupVersionKind) -> bool {
-    kind.group.is_empty() && kind.kind == "Pod"
 }
 
 impl<'a> Request<'a> {
@@ -259,8 +255,8 @@ pub fn parse(body: &[u8]) -> Result<Request<'_>, BadRequest> {
     Ok(request)
 }
 
-fn target(req: &Request<'_>) -> Target {
-    match (req.kind.group.as_str(), req.kind.kind.as_str()) {
+fn target(kind: &GroupVersionKind) -> Target {
+    match (kind.group.as_str(), kind.kind.as_str()) {
         (vdi_crds::GROUP, "VDISession") => Target::Session,
         // Whether it is a *session* Pod or Secret is decided on the typed object (the webhook
         // configuration's objectSelector already sends only those).
@@ -322,7 +318,7 @@ impl Decision {
 
 /// Decides one parsed request.
 pub fn decide(state: &AppState, mode: Mode, req: &mut Request<'_>) -> Decision {
-    match (mode, target(req)) {
+    match (mode, target(&req.kind)) {
         (_, Target::Other) => Decision::allow(),
         (Mode::Mutate, t) => mutate::mutate(state, t, req),
         (Mode::Validate, t) => validate::validate(state, t, req),

@@ -61,12 +61,17 @@ pub fn mutate(state: &AppState, target: Target, req: &mut Request<'_>) -> Decisi
 /// the raw object.
 pub fn session_pod_of(req: &mut Request<'_>) -> Result<Result<Pod, String>, NotOurs> {
     match req.pod.take() {
-        Some(pod) if crate::admission::is_session_object(Target::SessionPod, pod.metadata.labels.as_ref()) => {
-            Ok(Ok(pod))
-        }
-        Some(_) => Err(NotOurs),
+        Some(pod) => ours(pod, Target::SessionPod).map(Ok),
         None => session_object(req.object().ok_or(NotOurs)?, Target::SessionPod, "Pod", pod_view::parse),
     }
+}
+
+/// `obj` when its labels mark it as a session object of kind `target`.
+fn ours<T: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>>(
+    obj: T,
+    target: Target,
+) -> Result<T, NotOurs> {
+    if crate::admission::is_session_object(target, obj.metadata().labels.as_ref()) { Ok(obj) } else { Err(NotOurs) }
 }
 
 /// The object is not a session object (no session label): left alone.
@@ -80,8 +85,7 @@ pub fn session_object<T: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::p
     parse: impl FnOnce(&str) -> serde_json::Result<T>,
 ) -> Result<Result<T, String>, NotOurs> {
     match parse(raw.get()).map_err(|e| format!("the {what} in the request does not parse: {e}")) {
-        Ok(obj) if crate::admission::is_session_object(target, obj.metadata().labels.as_ref()) => Ok(Ok(obj)),
-        Ok(_) => Err(NotOurs),
+        Ok(obj) => ours(obj, target).map(Ok),
         // A body that does not parse: say so only when it claims to be a session object.
         Err(e) => match serde_json::from_str::<LabelsProbe>(raw.get()) {
             Ok(p) if crate::admission::is_session_object(target, p.metadata.labels.as_ref()) => Ok(Err(e)),

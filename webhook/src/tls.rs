@@ -105,18 +105,16 @@ pub fn server_config(resolver: Arc<Resolver>) -> Result<Arc<ServerConfig>, TlsEr
 /// rename of one of the files themselves or of a `..`-prefixed entry (Kubernetes Secret volumes
 /// swap a `..data` symlink). Reads are not: the reload itself opens the files, and counting
 /// those made the server reload forever.
-fn touches_pair(event: &notify::Event, names: &[&std::ffi::OsStr]) -> bool {
+fn touches_pair(event: &notify::Event, names: &[std::ffi::OsString]) -> bool {
+    let named = |n: &std::ffi::OsStr| names.iter().any(|m| m == n);
     use notify::EventKind;
     if matches!(event.kind, EventKind::Access(_)) {
         return matches!(
             event.kind,
             EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write))
-        ) && event.paths.iter().any(|p| p.file_name().is_some_and(|n| names.contains(&n)));
+        ) && event.paths.iter().any(|p| p.file_name().is_some_and(named));
     }
-    event
-        .paths
-        .iter()
-        .any(|p| p.file_name().is_some_and(|n| names.contains(&n) || n.as_encoded_bytes().starts_with(b"..")))
+    event.paths.iter().any(|p| p.file_name().is_some_and(|n| named(n) || n.as_encoded_bytes().starts_with(b"..")))
         || event.paths.is_empty()
 }
 
@@ -132,7 +130,6 @@ pub fn watch(
     let names: Vec<std::ffi::OsString> =
         [&cert, &key].iter().filter_map(|p| p.file_name()).map(ToOwned::to_owned).collect();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let names: Vec<&std::ffi::OsStr> = names.iter().map(AsRef::as_ref).collect();
         // An error from the watcher (an overflowed queue) may hide a change: reload to be sure.
         if event.as_ref().map_or(true, |e| touches_pair(e, &names)) {
             let _ = tx.send(());
@@ -181,7 +178,7 @@ mod tests {
 
     #[test]
     fn only_changes_to_the_pair_trigger_a_reload() {
-        let names = [std::ffi::OsStr::new("tls.crt"), std::ffi::OsStr::new("tls.key")];
+        let names = [std::ffi::OsString::from("tls.crt"), std::ffi::OsString::from("tls.key")];
         let open = EventKind::Access(AccessKind::Open(AccessMode::Any));
         let read = EventKind::Access(AccessKind::Close(AccessMode::Read));
         let written = EventKind::Access(AccessKind::Close(AccessMode::Write));
