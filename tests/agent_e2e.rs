@@ -156,3 +156,23 @@ fn a_new_viewer_takes_over_and_sigterm_exits_cleanly() {
     let status = agent.proc.terminate(Duration::from_secs(10));
     assert!(status.success(), "{status:?}\n{}", agent.log());
 }
+
+#[test]
+fn capture_pacing_sweeps_the_phase_locks_and_the_picture_keeps_coming() {
+    let x = XServer::xvfb("800x600");
+    let agent = Agent::start(&x.display, "x264enc", &[]);
+    let url = format!("http://{}/", agent.addr);
+    let (ok, out) = drive(serde_json::json!({ "url": url, "user": "user", "password": PASSWORD, "pacing": true }));
+    assert!(ok, "{out}\n{}", agent.log());
+    assert!(out.contains("pacing    locked"), "the page sweeps the capture phase and locks: {out}");
+    assert!(out.contains(r#""step":"paced","playing":true"#), "frames keep coming after the moves: {out}");
+    let metrics = run(Command::new("curl").args(["-s", &format!("http://{}/metrics", agent.addr)]));
+    let moves: u64 = text(&metrics)
+        .0
+        .lines()
+        .find_map(|l| l.strip_prefix("vdi_agent_capture_phase_moves_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    // Seven eighths of the sweep, then the move to the best eighth (none when that is the last).
+    assert!(moves >= 7, "the agent moved the real capture for each step of the sweep: {moves}\n{}", text(&metrics).0);
+}

@@ -11,8 +11,15 @@ use crate::{
     protocol::{Assembled, Assembler, FromViewer, ToViewer},
 };
 
-/// Wires `channel` for viewer `id` on `display`.
-pub fn attach(channel: &gst_webrtc::WebRTCDataChannel, id: u64, display: &str, desktop: Arc<Desktop>) {
+/// Wires `channel` for viewer `id` on `display`; `capture` is the viewer's capture element, which
+/// `phase` messages move.
+pub fn attach(
+    channel: &gst_webrtc::WebRTCDataChannel,
+    id: u64,
+    display: &str,
+    desktop: Arc<Desktop>,
+    capture: gst::glib::WeakRef<gst::Element>,
+) {
     let (tx, rx) = mpsc::channel::<FromViewer>();
     let display = display.to_owned();
     let max_size = desktop.features.max_size;
@@ -85,6 +92,12 @@ pub fn attach(channel: &gst_webrtc::WebRTCDataChannel, id: u64, display: &str, d
                 }
             }
             FromViewer::Size { .. } if !resize => {}
+            FromViewer::Phase { f } => {
+                if let Some(delay) = capture.upgrade().and_then(|c| crate::pacing::delay_capture(&c, f)) {
+                    on_msg_desktop.metrics.capture_phase_moves.inc();
+                    tracing::debug!(delay_us = delay.useconds(), "capture phase moved for the viewer");
+                }
+            }
             ev => {
                 if let Some(tx) = on_msg.lock().ok().and_then(|g| g.clone()) {
                     let _ = tx.send(ev);

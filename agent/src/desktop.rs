@@ -42,7 +42,8 @@ pub struct Desktop {
     viewer: Mutex<Option<Viewer>>,
     cursor: Mutex<Option<cursor::Shape>>,
     clipboard: Option<Arc<Clipboard>>,
-    metrics: Arc<Metrics>,
+    /// The agent's metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Desktop {

@@ -95,7 +95,8 @@ pub fn probe(enc: Encoder) -> Result<(), String> {
         return Err(format!("the GStreamer element {} is not installed", enc.element()));
     }
     let desc = format!(
-        "videotestsrc num-buffers=5 ! video/x-raw,width=320,height=240,framerate=30/1 ! videoconvert ! {} ! fakesink",
+        "videotestsrc num-buffers=5 ! video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 ! {} ! {} ! fakesink",
+        crate::pipeline::CONVERT,
         enc.fragment(1000, 30)
     );
     let pipeline = gst::parse::launch(&desc).map_err(|e| format!("cannot build the probe pipeline: {e}"))?;

@@ -222,7 +222,7 @@ impl Injector {
                 (self.width, self.height) = got;
                 resized = Some(got);
             }
-            FromViewer::Button { .. } | FromViewer::Clipboard { .. } => {}
+            FromViewer::Button { .. } | FromViewer::Clipboard { .. } | FromViewer::Phase { .. } => {}
         }
         self.conn.flush().map_err(xerr)?;
         Ok(resized)

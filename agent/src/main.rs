@@ -31,8 +31,8 @@ fn main() -> ExitCode {
         eprintln!("error: {msg}");
         return ExitCode::from(2);
     }
-    if let Err(e) = gst::init() {
-        eprintln!("error: GStreamer does not initialise: {e}");
+    if let Err(e) = vdi_agent::init_gstreamer() {
+        eprintln!("error: {e}");
         return ExitCode::from(1);
     }
     // The display must open (capture and input both need it). This connection stays open for

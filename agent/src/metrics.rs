@@ -40,6 +40,8 @@ pub struct Metrics {
     pub auth_failures: Counter,
     /// Cursor shape changes seen.
     pub cursor_changes: Counter,
+    /// Capture phase moves the viewer asked for (capture pacing).
+    pub capture_phase_moves: Counter,
     /// Clipboard transfers by direction (in, out, refused).
     pub clipboard: Family<Vec<(String, String)>, Counter>,
     /// Desktop sound: 1 for `streaming` or `off` (with the reason in the log).
@@ -72,6 +74,7 @@ impl Metrics {
             sessions: Counter::default(),
             auth_failures: Counter::default(),
             cursor_changes: Counter::default(),
+            capture_phase_moves: Counter::default(),
             clipboard: Family::default(),
             audio: Family::default(),
         };
@@ -101,6 +104,11 @@ impl Metrics {
             m.auth_failures.clone(),
         );
         registry.register("cursor_changes", "Cursor shape changes sent to the browser", m.cursor_changes.clone());
+        registry.register(
+            "capture_phase_moves",
+            "Capture phase moves made for the viewer's display (capture pacing)",
+            m.capture_phase_moves.clone(),
+        );
         registry.register(
             "clipboard_transfers",
             "Clipboard texts by direction (in, out, refused)",

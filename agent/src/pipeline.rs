@@ -1,4 +1,4 @@
-//! The GStreamer graph of one viewer: X capture → I420 → encoder → RTP (zero-latency
+//! The GStreamer graph of one viewer: X capture → NV12 (`vdiconvert`) → encoder → RTP (zero-latency
 //! aggregation, SPS/PPS with every IDR, MTU 1200) → webrtcbin (max-bundle, latency 0).
 
 use crate::encoder::Encoder;
@@ -7,6 +7,8 @@ use crate::encoder::Encoder;
 pub const WEBRTC: &str = "webrtc";
 /// Name of the capsfilter that sets the capture's frame rate.
 pub const RATE: &str = "rate";
+/// BGRx from the capture into what every encoder reads natively (see `convert`).
+pub const CONVERT: &str = "vdiconvert ! video/x-raw,format=NV12";
 /// Name of the capsfilter after `videoscale` (passthrough unless the picture is reduced).
 pub const SCALE: &str = "scale";
 
@@ -17,15 +19,16 @@ pub fn description(display: &str, encoder: Encoder, bitrate_kbps: u32, fps: u32,
     let audio =
         audio.map(|(server, bps)| format!(" {}", crate::audio::fragment(server, bps, WEBRTC))).unwrap_or_default();
     format!(
-        "ximagesrc display-name={display} use-damage=false show-pointer=false \
+        "ximagesrc name={} display-name={display} use-damage=false show-pointer=false \
          ! capsfilter name={RATE} caps=video/x-raw,framerate={fps}/1 \
          ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0 \
-         ! videoconvert n-threads=2 dither=none chroma-mode=none ! video/x-raw,format=I420 \
+         ! {CONVERT} \
          ! videoscale ! capsfilter name={SCALE} caps=video/x-raw \
          ! {} \
          ! rtph264pay config-interval=-1 aggregate-mode=zero-latency mtu=1200 pt=96 \
          ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000 \
          ! webrtcbin name={WEBRTC} bundle-policy=max-bundle latency=0{audio}",
+        crate::pacing::CAPTURE,
         encoder.fragment(bitrate_kbps, fps)
     )
 }
@@ -63,7 +66,7 @@ pub fn apply_quality(pipeline: &gst::Pipeline, quality: crate::bitrate::Quality,
                 Some((s.get::<i32>("width").ok()?, s.get::<i32>("height").ok()?))
             });
         if let Some((w, h)) = captured {
-            // Even sizes: I420 needs them, and encoders round odd ones differently.
+            // Even sizes: 4:2:0 needs them, and encoders round odd ones differently.
             caps = caps.field("width", ((w / 2) & !1).max(2)).field("height", ((h / 2) & !1).max(2));
         }
     }
@@ -76,8 +79,9 @@ pub fn apply_quality(pipeline: &gst::Pipeline, quality: crate::bitrate::Quality,
 /// The same encode chain from a test source into an appsink, for tests and the probe.
 pub fn test_description(encoder: Encoder, width: u32, height: u32, fps: u32, frames: u32) -> String {
     format!(
-        "videotestsrc num-buffers={frames} is-live=false ! video/x-raw,width={width},height={height},framerate={fps}/1 \
-         ! videoconvert ! video/x-raw,format=I420 ! {} ! h264parse ! appsink name=sink sync=false",
+        "videotestsrc num-buffers={frames} is-live=false \
+         ! video/x-raw,format=BGRx,width={width},height={height},framerate={fps}/1 \
+         ! {CONVERT} ! {} ! h264parse ! appsink name=sink sync=false",
         encoder.fragment(2000, fps)
     )
 }

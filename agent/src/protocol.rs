@@ -84,6 +84,13 @@ pub enum FromViewer {
         #[serde(default)]
         more: bool,
     },
+    /// Delay the capture schedule by this fraction of a frame interval (modulo one), so frames
+    /// arrive just before the page's display refresh (see `pacing`).
+    #[serde(rename = "phase")]
+    Phase {
+        /// Fraction of a frame interval.
+        f: f64,
+    },
 }
 
 /// A message to the browser.

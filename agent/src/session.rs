@@ -240,11 +240,15 @@ fn start_pipeline(
     let channel =
         webrtc.emit_by_name::<Option<gst_webrtc::WebRTCDataChannel>>("create-data-channel", &[&"input", &options]);
     match channel {
-        Some(ch) => crate::channel::attach(&ch, id, &s.display, agent.desktop.clone()),
+        Some(ch) => {
+            let capture = pipeline.by_name(crate::pacing::CAPTURE).map(|c| c.downgrade()).unwrap_or_default();
+            crate::channel::attach(&ch, id, &s.display, agent.desktop.clone(), capture)
+        }
         None => tracing::warn!("webrtcbin could not create the input data channel; the desktop will be view-only"),
     }
 
     count_frames(&pipeline, agent);
+    crate::pacing::restamp(&pipeline);
 
     let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
     let tx = out;

@@ -19,9 +19,10 @@ use vdi_agent::encoder::{Encoder, GOP};
 fn sender_description() -> String {
     let encoder = Encoder::X264.fragment(2000, 30).replace(&format!("key-int-max={GOP}"), "key-int-max=100000");
     assert!(encoder.contains("key-int-max=100000"), "{encoder}");
+    let convert = vdi_agent::pipeline::CONVERT;
     format!(
-        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 \
-         ! videoconvert ! video/x-raw,format=I420 ! {encoder} \
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 \
+         ! {convert} ! {encoder} \
          ! rtph264pay config-interval=-1 aggregate-mode=zero-latency mtu=1200 pt=96 \
          ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000 \
          ! webrtcbin name=send bundle-policy=max-bundle latency=0"
@@ -49,7 +50,7 @@ fn description(reply: &gst::Structure, field: &str) -> gst_webrtc::WebRTCSession
 
 #[test]
 fn a_pli_from_the_viewer_gets_a_keyframe_at_once() {
-    gst::init().expect("GStreamer initialises");
+    vdi_agent::init_gstreamer().expect("GStreamer initialises");
     let sender = gst::parse::launch(&sender_description()).expect("sender").downcast::<gst::Pipeline>().expect("bin");
     let receiver = gst::Pipeline::new();
     let recv = gst::ElementFactory::make("webrtcbin")

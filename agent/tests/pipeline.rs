@@ -11,7 +11,7 @@ use vdi_agent::{
 };
 
 fn init() {
-    gst::init().expect("GStreamer initialises");
+    vdi_agent::init_gstreamer().expect("GStreamer initialises");
 }
 
 #[test]

@@ -322,6 +322,19 @@ try {
     }
     say({ step: 'stats', text: txt });
   }
+  if (opt.pacing) {
+    // Capture pacing sweeps the phase (about 4 s at 60 fps) and locks; the overlay says so.
+    await page.click('#stats-btn');
+    const until = deadline(opt.timeoutMs || 20000);
+    let txt = '';
+    while (Date.now() < until) {
+      txt = await page.evaluate(() => document.getElementById('stats').textContent);
+      if (/pacing\s+locked/.test(txt)) break;
+      await page.waitForTimeout(100);
+    }
+    say({ step: 'pacing', text: txt });
+    await waitForVideo('paced');
+  }
   if (opt.takeover) {
     // A second viewer connects: it gets the desktop, the first one is told why it lost it.
     const second = await ctx.newPage();
