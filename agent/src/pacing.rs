@@ -22,19 +22,23 @@ pub const CAPTURE: &str = "capture";
 /// Delays the capture schedule of `capture` by `fraction` of its frame interval (taken modulo
 /// one interval). Returns the delay applied.
 pub fn delay_capture(capture: &gst::Element, fraction: f64) -> Option<gst::ClockTime> {
-    if !fraction.is_finite() {
-        return None;
-    }
     let interval = frame_interval(capture)?;
-    let delay = (interval.nseconds() as f64 * fraction.rem_euclid(1.0)) as u64;
-    // Below 50 µs the sleep's own precision is larger than the move.
-    if delay < 50_000 || delay >= interval.nseconds() {
-        return None;
-    }
+    let delay = delay_within(interval.nseconds(), fraction)?;
     let base = capture.base_time()?;
     let moved = base.checked_sub(interval - gst::ClockTime::from_nseconds(delay))?;
     capture.set_base_time(moved);
     Some(gst::ClockTime::from_nseconds(delay))
+}
+
+/// `fraction` (any number the viewer sent) of `interval_ns`, modulo one interval; `None` when
+/// there is nothing to move.
+fn delay_within(interval_ns: u64, fraction: f64) -> Option<u64> {
+    if !fraction.is_finite() {
+        return None;
+    }
+    let delay = (interval_ns as f64 * fraction.rem_euclid(1.0)) as u64;
+    // Below 50 µs the sleep's own precision is larger than the move.
+    (delay >= 50_000 && delay < interval_ns).then_some(delay)
 }
 
 /// The capture's negotiated frame interval.
@@ -73,7 +77,29 @@ pub fn restamp(pipeline: &gst::Pipeline) {
 mod tests {
     use std::sync::{Arc, Mutex};
 
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Whatever the viewer sends, the move stays within one frame interval.
+        #[test]
+        fn any_fraction_moves_less_than_a_frame(f in proptest::num::f64::ANY, fps in 1u64..240) {
+            let interval = 1_000_000_000 / fps;
+            if let Some(d) = delay_within(interval, f) {
+                prop_assert!((50_000..interval).contains(&d));
+            }
+        }
+    }
+
+    #[test]
+    fn fractions_wrap_around_one_frame() {
+        assert_eq!(delay_within(10_000_000, 0.25), Some(2_500_000));
+        assert_eq!(delay_within(10_000_000, 1.25), Some(2_500_000));
+        assert_eq!(delay_within(10_000_000, -0.75), Some(2_500_000));
+        assert_eq!(delay_within(10_000_000, 0.0), None);
+        assert_eq!(delay_within(10_000_000, f64::NAN), None);
+    }
 
     /// A live source at 100 fps (an `ximagesrc` stand-in with the same scheduling: `videotestsrc
     /// is-live` also waits for `base_time + k × interval`), moved by 0.3 of a frame: frames land
@@ -97,7 +123,7 @@ mod tests {
         pipeline.set_state(gst::State::Playing).expect("plays");
         let clock = pipeline.clock().expect("clock");
         let base = pipeline.base_time().expect("base time");
-        let mut pull = |n: usize| {
+        let pull = |n: usize| {
             for _ in 0..n {
                 let sample = sink.pull_sample().expect("sample");
                 let now = clock.time() - base;

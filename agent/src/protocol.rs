@@ -249,11 +249,13 @@ mod tests {
             (r#"{"t":"ra"}"#, FromViewer::ReleaseAll),
             (r#"{"t":"size","w":1000,"h":700}"#, FromViewer::Size { w: 1000, h: 700 }),
             (r#"{"t":"clip","s":"x","more":true}"#, FromViewer::Clipboard { s: "x".into(), more: true }),
+            (r#"{"t":"phase","f":0.125}"#, FromViewer::Phase { f: 0.125 }),
         ];
         for (json, want) in cases {
             assert_eq!(serde_json::from_str::<FromViewer>(json).expect(json), want);
         }
         assert!(serde_json::from_str::<FromViewer>(r#"{"t":"size","w":-1,"h":2}"#).is_err());
+        assert!(serde_json::from_str::<FromViewer>(r#"{"t":"phase","f":"x"}"#).is_err());
     }
 
     #[test]
