@@ -291,6 +291,19 @@ async function repeatSteps() {
   }
 }
 
+// Opens the statistics overlay and returns its text once `done` accepts it (or at the deadline).
+async function overlayUntil(done) {
+  await page.click('#stats-btn');
+  const until = deadline(opt.timeoutMs || 20000);
+  let txt = '';
+  while (Date.now() < until) {
+    txt = await page.evaluate(() => document.getElementById('stats').textContent);
+    if (done(txt)) break;
+    await page.waitForTimeout(100);
+  }
+  return txt;
+}
+
 try {
   const res = await page.goto(opt.url);
   say({ step: 'page', status: res ? res.status() : 0 });
@@ -312,27 +325,11 @@ try {
   }
   if (opt.stats) {
     // The statistics overlay fills in once per second while open.
-    await page.click('#stats-btn');
-    const until = deadline(opt.timeoutMs || 20000);
-    let txt = '';
-    while (Date.now() < until) {
-      txt = await page.evaluate(() => document.getElementById('stats').textContent);
-      if (/route/.test(txt) && /fps\s+\d/.test(txt)) break;
-      await page.waitForTimeout(100);
-    }
-    say({ step: 'stats', text: txt });
+    say({ step: 'stats', text: await overlayUntil((txt) => /route/.test(txt) && /fps\s+\d/.test(txt)) });
   }
   if (opt.pacing) {
     // Capture pacing sweeps the phase (about 4 s at 60 fps) and locks; the overlay says so.
-    await page.click('#stats-btn');
-    const until = deadline(opt.timeoutMs || 20000);
-    let txt = '';
-    while (Date.now() < until) {
-      txt = await page.evaluate(() => document.getElementById('stats').textContent);
-      if (/pacing\s+locked/.test(txt)) break;
-      await page.waitForTimeout(100);
-    }
-    say({ step: 'pacing', text: txt });
+    say({ step: 'pacing', text: await overlayUntil((txt) => /pacing\s+locked/.test(txt)) });
     await waitForVideo('paced');
   }
   if (opt.takeover) {
