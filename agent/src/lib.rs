@@ -5,7 +5,8 @@
 //! protocol), `session` (one viewer's peer connection), `channel` (one viewer's data channel,
 //! `protocol` its messages), `input` (XTest) and `resize` (RandR), `desktop` with `cursor` and
 //! `clipboard` (what the desktop tells the viewer outside the video), `audio` (PulseAudio to
-//! Opus), `bitrate` (adaptation), `turn`, `http` (routes, auth, the embedded client) and `metrics`.
+//! Opus), `bitrate` (adaptation) with `loss` (what it reads of the path), `turn`, `http`
+//! (routes, auth, the embedded client) and `metrics`.
 
 pub mod audio;
 pub mod bitrate;
@@ -17,6 +18,7 @@ pub mod desktop;
 pub mod encoder;
 pub mod http;
 pub mod input;
+pub mod loss;
 pub mod metrics;
 pub mod pacing;
 pub mod pipeline;

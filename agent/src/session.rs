@@ -266,7 +266,7 @@ fn start_pipeline(
         fps: s.framerate,
         desktop: agent.desktop.clone(),
         sent: Mutex::new((std::time::Instant::now(), agent.metrics.bytes.get())),
-        packets: Mutex::new((0, 0)),
+        loss: Mutex::new(crate::loss::LossMeter::default()),
     });
     tokio::spawn(async move {
         let mut messages = bus.stream();
@@ -400,8 +400,8 @@ struct Adapt {
     desktop: Arc<Desktop>,
     /// Encoded bytes counted at the previous poll, and when.
     sent: Mutex<(std::time::Instant, u64)>,
-    /// Video packets sent and sent again (retransmissions) at the previous poll.
-    packets: Mutex<(u64, u64)>,
+    /// The loss of each poll interval.
+    loss: Mutex<crate::loss::LossMeter>,
 }
 
 /// Reads webrtcbin's stats: round-trip time and loss from the viewer's receiver reports feed the
@@ -426,6 +426,7 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
                     s.get::<String>("local-id").ok(),
                     s.get::<f64>("round-trip-time").ok().map(|r| r * 1000.0),
                     s.get::<f64>("fraction-lost").ok(),
+                    s.get::<i32>("packets-lost").map(i64::from).or_else(|_| s.get::<i64>("packets-lost")).ok(),
                 )),
                 "outbound-rtp" => {
                     let packets = s.get::<u64>("packets-sent").unwrap_or(0);
@@ -453,20 +454,10 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
         // resent once, which cut a clean localhost path to 700 kbit/s.)
         let resent: u64 =
             video_streams.iter().filter(|(id, _)| Some(id) != main_id.as_ref()).map(|(_, packets)| packets).sum();
-        let (rtt_ms, loss) = main.map(|(_, rtt, loss)| (rtt, loss)).unwrap_or_default();
-        // With NACK the viewer recovers most lost packets, so its reports show little loss while
-        // a congested path fills with retransmissions: the share of packets sent again is loss too.
-        let resent_share = match (main_sent, adapt.packets.lock()) {
-            (Some(main_sent), Ok(mut last)) => {
-                let (d_main, d_resent) = (main_sent.saturating_sub(last.0), resent.saturating_sub(last.1));
-                *last = (main_sent, resent);
-                (d_main > 0).then(|| (d_resent as f64 / d_main as f64).min(1.0))
-            }
-            _ => None,
-        };
-        let loss = match (loss, resent_share) {
-            (Some(l), Some(r)) => Some(l.max(r)),
-            (l, _) => l,
+        let (rtt_ms, fraction, lost) = main.map(|(_, rtt, f, lost)| (rtt, f, lost)).unwrap_or_default();
+        let loss = match (main_sent, adapt.loss.lock()) {
+            (Some(sent), Ok(mut meter)) => meter.update(crate::loss::Counts { sent, resent, lost, fraction }),
+            _ => fraction,
         };
         let m = &adapt.metrics;
         if let Some(r) = rtt_ms {
@@ -492,7 +483,8 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
         };
         tracing::debug!(
             loss,
-            ?resent_share,
+            ?fraction,
+            ?lost,
             ?rtt_ms,
             ?sent_kbps,
             main_sent,
