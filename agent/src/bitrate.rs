@@ -144,8 +144,9 @@ impl Controller {
         };
         let clean = loss < 0.02 && !queueing;
         // The path carried more than when it last congested, cleanly: its limit moved up, and
-        // the climb need not be careful about it any more.
-        if clean && fb.sent_kbps.is_some_and(|s| s > self.last_congestion) {
+        // the climb need not be careful about it any more. (Not in the interval after a cut,
+        // which still describes what was sent before it.)
+        if clean && !self.just_decreased && fb.sent_kbps.is_some_and(|s| s > self.last_congestion) {
             self.last_congestion = 0.0;
         }
         let near_congestion = self.last_congestion > 0.0 && self.estimate >= 0.85 * self.last_congestion;
@@ -255,6 +256,10 @@ mod tests {
         c.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None }); // 9000, congestion at 10000
         let steps: Vec<u32> = (0..4).map(|_| c.update(CLEAN).estimate_kbps).collect();
         assert_eq!(steps, [9000, 9720, 10498, 11337], "hold, then 8 % (also past 10000: nothing carried more yet)");
+        let mut c2 = Controller::new(4000, 20000, 10000);
+        c2.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None });
+        c2.update(Feedback { sent_kbps: Some(10_500.0), ..CLEAN }); // held: what was sent before the cut
+        assert_eq!(c2.update(CLEAN).estimate_kbps, 9720, "still 8 % near the congestion");
         let carried = c.update(Feedback { sent_kbps: Some(10_500.0), ..CLEAN }).estimate_kbps;
         assert_eq!(carried, 14172, "10500 sent cleanly: the ramp, 5 clean seconds in, at 25 %");
         let mut c = Controller::new(4000, 12000, 10000);
