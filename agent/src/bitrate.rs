@@ -101,6 +101,9 @@ pub struct Controller {
 
 const UP_MARGIN: f64 = 1.15;
 
+/// Loss above this share cuts the estimate; below it, loss only pauses the climb.
+pub const CUT_LOSS: f64 = 0.10;
+
 impl Controller {
     /// Starts at `start` kbit/s, bounded by `[min, max]`.
     pub fn new(min_kbps: u32, max_kbps: u32, start_kbps: u32) -> Self {
@@ -157,7 +160,7 @@ impl Controller {
         // link 9–11 s to pass 10 Mbit/s). Cuts restart the ramp (see `held`).
         self.clean_streak = match clean {
             true => self.clean_streak + 1,
-            false if loss > 0.10 => 0,
+            false if loss > CUT_LOSS => 0,
             false => self.clean_streak,
         };
         self.queue_cuts = if queueing { self.queue_cuts } else { 0 };
@@ -168,7 +171,7 @@ impl Controller {
         let held = std::mem::take(&mut self.just_decreased);
         if held {
             self.clean_streak = 0;
-        } else if loss > 0.10 {
+        } else if loss > CUT_LOSS {
             self.last_congestion = basis;
             self.estimate = basis * (1.0 - loss.min(0.6) / 2.0);
             self.just_decreased = true;

@@ -16,9 +16,6 @@
 //! while a congested path fills with retransmissions, so the share of packets sent again counts
 //! as loss too. Without a cumulative count the fraction is used alone.
 
-/// Loss above this cuts the rate (see `bitrate`); below it, it only pauses the climb.
-const SEVERE: f64 = 0.10;
-
 /// The sender's counters and the viewer's latest report, read at one poll.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Counts {
@@ -57,7 +54,7 @@ impl LossMeter {
             _ => None,
         };
         let reported = match (counted, fraction) {
-            (Some(c), Some(f)) if c.max(f) > SEVERE => Some(c.max(f)),
+            (Some(c), Some(f)) if c.max(f) > crate::bitrate::CUT_LOSS => Some(c.max(f)),
             (Some(c), Some(f)) => Some(c.min(f)),
             (c, f) => c.or(f),
         };
