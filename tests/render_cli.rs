@@ -20,15 +20,17 @@ fn bless() -> bool {
     std::env::var_os("BLESS").is_some()
 }
 
-/// Golden output: `examples/rendered/` is the checked-in result of rendering the examples.
+/// Golden output: `examples/rendered/` is the checked-in result of rendering the examples, with
+/// the Flux Kustomizations of a repository that keeps its output in `rendered/`.
 /// `BLESS=1 cargo nextest run -p vdi-e2e` (or scripts/bless) regenerates it; review the diff.
 #[test]
 fn examples_match_golden_folder() {
+    let golden = ["--out", "examples/rendered", "--flux", "desktops", "--flux-path", "rendered"];
     if bless() {
-        let out = run(examples(&mut render()).args(["--out", "examples/rendered"]));
+        let out = run(examples(&mut render()).args(golden));
         assert!(out.status.success(), "{:?}", text(&out));
     }
-    let out = run(examples(&mut render()).args(["--out", "examples/rendered", "--check"]));
+    let out = run(examples(&mut render()).args(golden).arg("--check"));
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "examples/rendered is stale (BLESS=1 to regenerate):\n{stdout}\n{stderr}");
 }
@@ -159,7 +161,7 @@ fn large_namespaces_split_into_stable_shards() {
         assert!(k.status.success(), "{:?}", text(&k));
     }
     assert!(!out_dir.join("big/shard-003").exists());
-    assert!(out_dir.join("small/solo.yaml").exists(), "small namespaces stay flat");
+    assert!(out_dir.join("small/shard-000/solo.yaml").exists(), "a small namespace is one shard");
 
     // Remove s120 (in shard-001) and add `new` (fills the first shard with room: shard-001).
     let edited = all.replace(&format!("---\n{}", session_yaml("s120", "big", "t")), "")
@@ -186,11 +188,11 @@ fn check_reports_stale_output_with_a_diff() {
     let out_dir = dir.path().join("out");
     assert!(run(examples(&mut render()).arg("--out").arg(&out_dir)).status.success());
     assert!(run(examples(&mut render()).arg("--out").arg(&out_dir).arg("--check")).status.success());
-    let ana = out_dir.join("design/ana.yaml");
+    let ana = out_dir.join("design/shard-000/ana.yaml");
     let edited =
         fs::read_to_string(&ana).expect("ana").replace("activeDeadlineSeconds: 36000", "activeDeadlineSeconds: 1");
     fs::write(&ana, edited).expect("edit");
-    fs::write(out_dir.join("design/zed.yaml"), "stray\n").expect("stray");
+    fs::write(out_dir.join("design/shard-000/zed.yaml"), "stray\n").expect("stray");
     let out = run(examples(&mut render()).arg("--out").arg(&out_dir).arg("--check"));
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1));
@@ -198,7 +200,7 @@ fn check_reports_stale_output_with_a_diff() {
     assert!(stdout.contains("zed.yaml\n+++ /dev/null"), "{stdout}");
     // Rendering again restores it and removes the stray file.
     assert!(run(examples(&mut render()).arg("--out").arg(&out_dir)).status.success());
-    assert!(!out_dir.join("design/zed.yaml").exists());
+    assert!(!out_dir.join("design/shard-000/zed.yaml").exists());
     assert!(run(examples(&mut render()).arg("--out").arg(&out_dir).arg("--check")).status.success());
 }
 

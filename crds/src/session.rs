@@ -108,23 +108,29 @@ pub enum Phase {
     Failed,
 }
 
-/// Observed state of a session, written by the cluster side, never by the renderer.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, JsonSchema)]
+/// Observed state of a session. Only `vdi-status` writes it (server-side apply to the status
+/// subresource, field manager `vdi-status`), from what the cluster shows about the session's Pod.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VDISessionStatus {
     /// Lifecycle phase: Pending, Creating, Running, Terminating or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
-    /// URL where the user opens the desktop.
+    /// URL where the user opens the desktop (set once it is Running).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Human-readable detail for the current phase, such as why the session Failed.
+    /// Human-readable detail for the current phase, such as why the session is Pending or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// When the desktop became Running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
-    /// Standard Kubernetes conditions (Ready, EncoderReady, ...).
+    /// The metadata.generation of the session this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Standard Kubernetes conditions (at least Ready), keyed by type so that several writers
+    /// can each own their own condition.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
 }

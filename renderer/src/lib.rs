@@ -1,7 +1,10 @@
 //! vdi-render: turns VDISession and VDITemplate documents into Kubernetes manifests for Argo CD
 //! and Flux. `render` does the whole job in memory; `output` writes or checks a folder.
 
+pub mod cluster;
 pub mod diagnostic;
+pub mod flux;
+pub mod gitops;
 pub mod input;
 pub mod layout;
 pub mod locate;
@@ -18,15 +21,15 @@ use rayon::prelude::*;
 use vdi_crds::{FieldErrors, VDITemplate, defaults};
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use layout::RenderedSession;
+pub use layout::{Rendered, RenderedSession};
 pub use settings::Settings;
 
 use crate::{input::Origin, template::UrlTemplate};
 
-/// Renders everything under `paths` with `settings`. Sessions come back sorted by namespace and
-/// name, whatever the order of the input. Every problem in the input is reported, not only the
-/// first.
-pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Vec<RenderedSession>, Diagnostics> {
+/// Renders everything under `paths` with `settings`: the cluster-level files (CRDs, templates,
+/// namespaces) and every session, sorted by namespace and name whatever the order of the input.
+/// Every problem in the input is reported, not only the first.
+pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Rendered, Diagnostics> {
     let settings_error = |(field, message): (String, String)| Diagnostic {
         file: PathBuf::from("<settings>"),
         pos: None,
@@ -101,7 +104,11 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Vec<RenderedSess
         match defaults::resolve(&s, template, &ns) {
             Err(errs) => report(&mut input, &origin, object, errs),
             Ok(r) => match url.render(&r) {
-                Ok(link) => resolved.push((r, link)),
+                Ok(link) => {
+                    let mut session = s;
+                    defaults::fill_defaults(&mut session, template);
+                    resolved.push((r, link, session))
+                }
                 Err(e) => report(
                     &mut input,
                     &origin,
@@ -117,21 +124,15 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Vec<RenderedSess
         return Err(Diagnostics(diags));
     }
     resolved.sort_by(|a, b| (&a.0.namespace, &a.0.name).cmp(&(&b.0.namespace, &b.0.name)));
-    Ok(resolved
+    let templates = templates.into_iter().map(|(name, (t, _))| (name, t)).collect();
+    let cluster = cluster::render(resolved.iter().map(|(r, _, _)| r.namespace.as_str()), &templates);
+    let sessions = resolved
         .par_iter()
-        .map(|(r, link)| RenderedSession {
+        .map(|(r, link, session)| RenderedSession {
             namespace: r.namespace.clone(),
             name: r.name.clone(),
-            yaml: objects::render(r, settings, link).to_yaml().into(),
+            yaml: objects::render(r, session, settings, link).to_yaml().into(),
         })
-        .collect())
-}
-
-/// All sessions as one multi-document YAML stream (the Argo CD plugin contract).
-pub fn stream(sessions: &[RenderedSession]) -> String {
-    let mut out = String::with_capacity(sessions.iter().map(|s| s.yaml.len()).sum());
-    for s in sessions {
-        out.push_str(&s.yaml);
-    }
-    out
+        .collect();
+    Ok(Rendered { cluster, sessions })
 }

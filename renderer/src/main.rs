@@ -32,14 +32,14 @@ enum Command {
     /// Without --out, all manifests go to stdout as one multi-document YAML stream and nothing
     /// else is printed there (the Argo CD Config Management Plugin contract).
     ///
-    /// With --out DIR, DIR is replaced atomically by: DIR/kustomization.yaml listing one folder
-    /// per namespace; DIR/<namespace>/ with one <session>.yaml per session and a
-    /// kustomization.yaml. A namespace with more sessions than the shard size is split into
-    /// DIR/<namespace>/shard-NNN/ folders, each a kustomization one Argo CD Application or Flux
-    /// Kustomization can point at. Sessions keep their shard across runs (the previous DIR is
-    /// read for that), so a git diff shows only what changed. Files of removed sessions
-    /// disappear. A failed run leaves DIR untouched. DIR must be new, empty, or written by
-    /// vdi-render.
+    /// With --out DIR, DIR is replaced atomically by: DIR/_cluster/ (the CRDs, the templates and
+    /// the session namespaces, to be applied first); DIR/<namespace>/shard-NNN/ folders of at most
+    /// the shard size, with one <session>.yaml per session (its VDISession and every object it
+    /// needs); and kustomization.yaml files listing them. The leaf folders (_cluster and every
+    /// shard) are what one Argo CD Application or Flux Kustomization applies each. Sessions keep
+    /// their shard across runs (the previous DIR is read for that), so a git diff shows only what
+    /// changed. Files of removed sessions disappear. A failed run leaves DIR untouched. DIR must
+    /// be new, empty, or written by vdi-render.
     ///
     /// Documents of any other kind are errors, not passed through: keep other manifests out of
     /// the PATHs.
@@ -59,6 +59,19 @@ enum Command {
         /// when they differ.
         #[arg(long, requires = "out")]
         check: bool,
+        /// Also write DIR/_flux/: one Flux Kustomization per leaf folder, from the GitRepository
+        /// SOURCE (`name` or `namespace/name`; namespace default flux-system). Apply DIR/_flux
+        /// with one Kustomization of your own (examples/flux).
+        #[arg(long, value_name = "SOURCE", requires = "out")]
+        flux: Option<String>,
+        /// DIR's path inside the git repository, for --flux (default: DIR relative to the
+        /// repository holding it, else DIR as given).
+        #[arg(long, value_name = "PATH", requires = "flux")]
+        flux_path: Option<String>,
+        /// Succeed even when no session is found. Without it, an input with no session is an
+        /// error: an empty stream would make Argo CD or Flux prune every desktop.
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Print the CustomResourceDefinitions of VDISession and VDITemplate.
     Crds,
@@ -81,11 +94,61 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_stdout(&vdi_crds::crd_yaml::stream())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Render { paths, out, settings, check } => render(&paths, out.as_deref(), settings.as_deref(), check),
+        Command::Render { paths, out, settings, check, flux, flux_path, allow_empty } => {
+            let flux = match flux {
+                None => None,
+                Some(source) => {
+                    let dir = out.as_deref().unwrap_or(Path::new("."));
+                    let path = flux_path.unwrap_or_else(|| repository_path(dir));
+                    match vdi_render::flux::FluxTarget::new(&source, &path) {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return Ok(ExitCode::from(2));
+                        }
+                    }
+                }
+            };
+            let opts = Options { out: out.as_deref(), check, flux: flux.as_ref(), allow_empty };
+            render(&paths, settings.as_deref(), &opts)
+        }
     }
 }
 
-fn render(paths: &[PathBuf], out: Option<&Path>, settings: Option<&Path>, check: bool) -> anyhow::Result<ExitCode> {
+struct Options<'a> {
+    out: Option<&'a Path>,
+    check: bool,
+    flux: Option<&'a vdi_render::flux::FluxTarget>,
+    allow_empty: bool,
+}
+
+/// `dir` relative to the root of the git repository that holds it (found by its `.git`), else
+/// `dir` as given.
+fn repository_path(dir: &Path) -> String {
+    let given = dir.to_string_lossy().trim_end_matches('/').to_owned();
+    let absolute = if dir.is_absolute() {
+        dir.to_owned()
+    } else {
+        match std::env::current_dir() {
+            Ok(cwd) => cwd.join(dir),
+            Err(_) => return given,
+        }
+    };
+    let start = absolute.parent().and_then(|p| p.canonicalize().ok());
+    let Some(name) = absolute.file_name() else { return given };
+    let Some(start) = start else { return given };
+    let mut root = Some(start.as_path());
+    while let Some(r) = root {
+        if r.join(".git").exists() {
+            let rel = start.join(name);
+            return rel.strip_prefix(r).map_or(given, |p| p.to_string_lossy().into_owned());
+        }
+        root = r.parent();
+    }
+    given
+}
+
+fn render(paths: &[PathBuf], settings: Option<&Path>, opts: &Options<'_>) -> anyhow::Result<ExitCode> {
     let settings = match settings {
         Some(path) => match Settings::load(path) {
             Ok(s) => s,
@@ -93,17 +156,26 @@ fn render(paths: &[PathBuf], out: Option<&Path>, settings: Option<&Path>, check:
         },
         None => Settings::default(),
     };
-    let sessions = match vdi_render::render(paths, &settings) {
+    let rendered = match vdi_render::render(paths, &settings) {
         Ok(s) => s,
         Err(diags) => return Ok(report(diags)),
     };
-    let Some(dir) = out else {
-        write_stream(&sessions)?;
+    if rendered.sessions.is_empty() && !opts.allow_empty {
+        let shown: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "error: no VDISession found in {}; refusing to render an empty set, which Argo CD or Flux would apply by pruning every desktop (pass --allow-empty if that is meant)",
+            shown.join(", ")
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let sessions = &rendered.sessions;
+    let Some(dir) = opts.out else {
+        write_stream(&rendered)?;
         return Ok(ExitCode::SUCCESS);
     };
     let prior = layout::Prior::read(dir);
-    let files = layout::layout(&sessions, settings.shard_size, &prior);
-    if check {
+    let files = layout::layout(&rendered, settings.shard_size, &prior, opts.flux);
+    if opts.check {
         let diff = output::diff(dir, &files).with_context(|| format!("reading {}", dir.display()))?;
         if diff.is_empty() {
             eprintln!("{} is up to date ({} sessions)", dir.display(), sessions.len());
@@ -127,10 +199,10 @@ fn report(diags: vdi_render::Diagnostics) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// Writes session after session, never the whole stream at once (it is tens of MB at scale).
-fn write_stream(sessions: &[vdi_render::RenderedSession]) -> anyhow::Result<()> {
+/// Writes document after document, never the whole stream at once (it is tens of MB at scale).
+fn write_stream(rendered: &vdi_render::Rendered) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let written = sessions.iter().try_for_each(|s| out.write_all(s.yaml.as_bytes())).and_then(|()| out.flush());
+    let written = rendered.stream().try_for_each(|doc| out.write_all(doc.as_bytes())).and_then(|()| out.flush());
     match written {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => r.context("writing to stdout"),

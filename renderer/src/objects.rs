@@ -1,6 +1,6 @@
-//! The Kubernetes objects one session renders to (DESIGN.md "What a session renders to"): Pod,
-//! Service, PersistentVolumeClaim, the auth Secret without its value, and, where the settings ask,
-//! ServiceAccount, NetworkPolicy and Ingress. The Pod is completed by `vdi_crds::pod::ensure`,
+//! The Kubernetes objects one session renders to (DESIGN.md "What a session renders to"): the
+//! VDISession itself with its defaults, Pod, Service, PersistentVolumeClaim, the auth Secret
+//! without its value, and, where the settings ask, ServiceAccount, NetworkPolicy and Ingress. The Pod is completed by `vdi_crds::pod::ensure`,
 //! the same function the webhook runs at admission.
 
 use std::collections::BTreeMap;
@@ -25,20 +25,11 @@ use k8s_openapi::{
     },
 };
 use vdi_crds::{
-    ResolvedSession, labels, names,
+    ResolvedSession, VDISession, labels, names,
     pod::{self, AGENT_PORT, PodNeeds},
 };
 
-use crate::settings::Settings;
-
-/// Annotations that keep GitOps tools away from the password the webhook fills in: Flux creates
-/// the Secret once and never overwrites it; Argo CD applies and diffs server-side, so fields it
-/// never set (`data.password`) are neither removed nor reported as drift.
-pub const SECRET_ANNOTATIONS: [(&str, &str); 3] = [
-    ("argocd.argoproj.io/compare-options", "ServerSideDiff=true"),
-    ("argocd.argoproj.io/sync-options", "ServerSideApply=true"),
-    ("kustomize.toolkit.fluxcd.io/ssa", "IfNotPresent"),
-];
+use crate::{gitops, settings::Settings};
 
 /// One session's objects, serialized, in apply order.
 pub struct SessionManifests {
@@ -128,7 +119,9 @@ pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
     };
     let quantities = BTreeMap::from([("cpu".to_owned(), s.cpu.to_k8s()), ("memory".to_owned(), s.memory.to_k8s())]);
     let mut meta = meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url);
-    meta.annotations.get_or_insert_with(BTreeMap::new).insert(labels::GPU_ANNOTATION.into(), s.gpu.to_string());
+    let annotations = meta.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.insert(labels::GPU_ANNOTATION.into(), s.gpu.to_string());
+    gitops::annotate(annotations, &gitops::RECREATE);
     let mut pod = Pod {
         metadata: meta,
         spec: Some(PodSpec {
@@ -158,6 +151,8 @@ pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
                     ..Default::default()
                 }]),
                 readiness_probe: Some(probe("/readyz", 5, 3)),
+                // The agent writes why it gave up to /dev/termination-log; vdi-status shows it.
+                termination_message_policy: Some("FallbackToLogsOnError".into()),
                 liveness_probe: Some(probe("/healthz", 10, 6)),
                 resources: Some(ResourceRequirements {
                     requests: Some(quantities.clone()),
@@ -196,9 +191,26 @@ fn selector(s: &ResolvedSession) -> BTreeMap<String, String> {
     BTreeMap::from([(labels::SESSION.into(), s.name.clone())])
 }
 
-/// Everything one session renders to.
-pub fn render(s: &ResolvedSession, settings: &Settings, url: &str) -> SessionManifests {
-    let mut docs = Vec::with_capacity(7);
+/// The session as the cluster keeps it: as written in git, with every default filled in (so the
+/// webhook's defaulting is an empty patch), in its namespace, with the renderer's labels and the
+/// URL added to its own.
+pub fn session(s: &ResolvedSession, defaulted: &VDISession, url: &str) -> VDISession {
+    let mut out = defaulted.clone();
+    out.status = None;
+    let ours = meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url);
+    let m = &mut out.metadata;
+    m.namespace = Some(s.namespace.clone());
+    m.labels.get_or_insert_with(BTreeMap::new).extend(ours.labels.unwrap_or_default());
+    let annotations = m.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.extend(ours.annotations.unwrap_or_default());
+    gitops::annotate(annotations, &gitops::SESSION);
+    out
+}
+
+/// Everything one session renders to; `defaulted` is its VDISession with defaults filled in.
+pub fn render(s: &ResolvedSession, defaulted: &VDISession, settings: &Settings, url: &str) -> SessionManifests {
+    let mut docs = Vec::with_capacity(8);
+    docs.push(yaml(&session(s, defaulted, url)));
     if settings.service_account.create {
         docs.push(yaml(&ServiceAccount {
             metadata: meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url),
@@ -207,13 +219,14 @@ pub fn render(s: &ResolvedSession, settings: &Settings, url: &str) -> SessionMan
         }));
     }
     let mut secret_meta = meta(s, names::auth_secret(&s.name), labels::COMPONENT_AUTH, url);
-    secret_meta
-        .annotations
-        .get_or_insert_with(BTreeMap::new)
-        .extend(SECRET_ANNOTATIONS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    gitops::annotate(secret_meta.annotations.get_or_insert_with(BTreeMap::new), &gitops::SECRET);
     docs.push(yaml(&Secret { metadata: secret_meta, type_: Some("Opaque".into()), ..Default::default() }));
+    let mut home_meta = meta(s, names::home_claim(&s.name), "home", url);
+    if !settings.home.delete_with_session {
+        gitops::annotate(home_meta.annotations.get_or_insert_with(BTreeMap::new), &gitops::KEEP);
+    }
     docs.push(yaml(&PersistentVolumeClaim {
-        metadata: meta(s, names::home_claim(&s.name), "home", url),
+        metadata: home_meta,
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".into()]),
             resources: Some(VolumeResourceRequirements {

@@ -33,6 +33,8 @@ pub struct Settings {
     pub network_policy: NetworkPolicySettings,
     /// Per-session ServiceAccount.
     pub service_account: ServiceAccountSettings,
+    /// Home volumes.
+    pub home: HomeSettings,
     /// TURN server the agents use.
     pub turn: TurnSettings,
 }
@@ -50,6 +52,7 @@ impl Default for Settings {
             ingress: IngressSettings::default(),
             network_policy: NetworkPolicySettings::default(),
             service_account: ServiceAccountSettings::default(),
+            home: HomeSettings::default(),
             turn: TurnSettings::default(),
         }
     }
@@ -131,6 +134,16 @@ impl Default for ServiceAccountSettings {
     fn default() -> Self {
         Self { create: true }
     }
+}
+
+/// Home volumes (`S-home`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct HomeSettings {
+    /// Delete a session's home volume when the session leaves git. Off by default: the volume
+    /// is marked so Argo CD (`Prune=false,Delete=false`) and Flux (`prune: disabled`) keep it,
+    /// and the user's files survive a mistaken commit; delete it with kubectl when meant.
+    pub delete_with_session: bool,
 }
 
 /// TURN server for the agents (`SELKIES_TURN_*`). The shared secret is referenced, never copied.

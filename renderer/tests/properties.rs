@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use k8s_openapi::api::core::v1::Pod;
 use proptest::prelude::*;
 use vdi_crds::{labels, pod};
-use vdi_render::{Settings, render, stream};
+use vdi_render::{Settings, render};
 
 #[derive(Debug, Clone)]
 struct Spec {
@@ -97,8 +97,8 @@ fn render_split(specs: &[Spec], files: usize, reverse: bool) -> String {
         paths.reverse();
     }
     paths.push(dir.path().to_owned());
-    let sessions = render(&paths, &Settings::default()).unwrap_or_else(|e| panic!("valid input rejected: {e}"));
-    stream(&sessions)
+    let rendered = render(&paths, &Settings::default()).unwrap_or_else(|e| panic!("valid input rejected: {e}"));
+    rendered.stream().collect()
 }
 
 fn unique(specs: Vec<Spec>) -> Vec<Spec> {

@@ -168,7 +168,8 @@ async fn every_rendered_example_pod_passes_with_an_empty_patch() {
         &[root.join("examples/sessions"), root.join("examples/templates")],
         &vdi_render::Settings::default(),
     )
-    .expect("examples render");
+    .expect("examples render")
+    .sessions;
     assert!(!sessions.is_empty());
     for s in &sessions {
         for doc in serde_yaml::Deserializer::from_str(&s.yaml) {
