@@ -11,9 +11,15 @@ pub const FLUX_PRUNE: &str = "kustomize.toolkit.fluxcd.io/prune";
 /// Flux: create the object once and never overwrite it.
 pub const FLUX_SSA: &str = "kustomize.toolkit.fluxcd.io/ssa";
 
-/// A Pod's spec is immutable: an edited session is deleted and created again (the desktop
-/// restarts; its home volume stays).
-pub const RECREATE: [(&str, &str); 2] = [(ARGO_SYNC_OPTIONS, "Force=true,Replace=true"), (FLUX_FORCE, "enabled")];
+/// The session Pod. Its spec is immutable, so an edited session is deleted and created again (the
+/// desktop restarts; its home volume stays). Argo CD judges a running `restartPolicy: Never` Pod
+/// Progressing for ever, so the Pod stays out of the Application's health; the VDISession's
+/// health check (examples/argocd/argocd-cm-patch.yaml) reports the desktop instead.
+pub const POD: [(&str, &str); 3] = [
+    (ARGO_SYNC_OPTIONS, "Force=true,Replace=true"),
+    ("argocd.argoproj.io/ignore-healthcheck", "true"),
+    (FLUX_FORCE, "enabled"),
+];
 
 /// Objects whose loss would lose data or every session (home volumes, namespaces, CRDs) stay in
 /// the cluster when they leave git; removing them is a deliberate act.

@@ -121,7 +121,7 @@ pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
     let mut meta = meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url);
     let annotations = meta.annotations.get_or_insert_with(BTreeMap::new);
     annotations.insert(labels::GPU_ANNOTATION.into(), s.gpu.to_string());
-    gitops::annotate(annotations, &gitops::RECREATE);
+    gitops::annotate(annotations, &gitops::POD);
     let mut pod = Pod {
         metadata: meta,
         spec: Some(PodSpec {
