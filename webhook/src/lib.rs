@@ -9,6 +9,7 @@ pub mod mutate;
 pub mod password;
 pub mod pod_view;
 pub mod server;
+pub mod status;
 pub mod templates;
 pub mod tls;
 pub mod validate;

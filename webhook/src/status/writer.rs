@@ -1,0 +1,154 @@
+//! The loop that keeps every VDISession's status true: two reflectors (sessions, and Pods that
+//! carry the session label), a queue of session keys that changed, and a server-side-apply patch
+//! of the status subresource only when the derived status differs from what the session shows.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use futures::{StreamExt, channel::mpsc};
+use k8s_openapi::api::core::v1::Pod;
+use kube::{
+    Api, Client, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{
+        WatchStreamExt,
+        reflector::{self, ObjectRef, Store},
+        watcher,
+    },
+};
+use vdi_crds::{VDISession, VDISessionStatus, labels};
+
+use super::{derive::derive, metrics::StatusMetrics};
+
+/// Field manager of every status patch.
+pub const FIELD_MANAGER: &str = "vdi-status";
+
+/// A session, by namespace and name.
+type Key = (String, String);
+
+/// Why the writer stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    /// A watch stream ended, which kube's watcher never does on its own.
+    #[error("the {0} watch ended")]
+    WatchEnded(&'static str),
+}
+
+struct State {
+    client: Client,
+    sessions: Store<VDISession>,
+    pods: Store<Pod>,
+    /// What this writer last sent per session, until the watch shows it: a second event for the
+    /// same session arriving before then must not send the same patch again.
+    in_flight: HashMap<Key, VDISessionStatus>,
+    metrics: Arc<StatusMetrics>,
+    retry: mpsc::UnboundedSender<Key>,
+}
+
+/// Runs until a watch fails for good. Pods are watched only when they carry the session label;
+/// desktop Pods themselves have no API access at all.
+pub async fn run(client: Client, metrics: Arc<StatusMetrics>) -> Result<(), WriterError> {
+    let (sessions, session_writer) = reflector::store::<VDISession>();
+    let (pods, pod_writer) = reflector::store::<Pod>();
+    let session_events = watcher(Api::<VDISession>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(session_writer)
+        .touched_objects()
+        .map(|r| r.map(|s| (s.namespace().unwrap_or_default(), s.name_any())).map_err(|e| ("VDISession", e)));
+    let pod_events = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default().labels(labels::SESSION))
+        .default_backoff()
+        .reflect(pod_writer)
+        .touched_objects()
+        .filter_map(|r| async move {
+            match r {
+                // A Pod names its session by label; the session's own Pod has its name.
+                Ok(p) => p.labels().get(labels::SESSION).map(|s| Ok((p.namespace().unwrap_or_default(), s.clone()))),
+                Err(e) => Some(Err(("Pod", e))),
+            }
+        });
+    let (retry, retries) = mpsc::unbounded();
+    let events = futures::stream::select(futures::stream::select(session_events, pod_events), retries.map(Ok));
+    let mut events = std::pin::pin!(events);
+    let mut state = State { client, sessions, pods, in_flight: HashMap::new(), metrics, retry };
+    let mut waiting: Option<Vec<Key>> = Some(Vec::new());
+    while let Some(event) = events.next().await {
+        let key = match event {
+            Ok(key) => key,
+            Err((what, e)) => {
+                tracing::warn!(watch = what, error = %e, "watch error; retrying");
+                continue;
+            }
+        };
+        // Until both caches hold the whole cluster, a session would look as if it had no Pod.
+        if let Some(queued) = waiting.as_mut() {
+            queued.push(key);
+            if !(is_ready(&state.sessions) && is_ready(&state.pods)) {
+                continue;
+            }
+            let all: Vec<Key> =
+                state.sessions.state().iter().map(|s| (s.namespace().unwrap_or_default(), s.name_any())).collect();
+            waiting = None;
+            tracing::info!(sessions = all.len(), "caches ready; bringing every status up to date");
+            for k in all {
+                state.reconcile(k).await;
+            }
+            continue;
+        }
+        state.reconcile(key).await;
+    }
+    Err(WriterError::WatchEnded("VDISession or Pod"))
+}
+
+fn is_ready<K: kube::Resource + Clone>(store: &Store<K>) -> bool
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    futures::FutureExt::now_or_never(store.wait_until_ready()).is_some_and(|r| r.is_ok())
+}
+
+impl State {
+    async fn reconcile(&mut self, key: Key) {
+        let (ns, name) = &key;
+        let Some(session) = self.sessions.get(&ObjectRef::new(name).within(ns)) else {
+            self.in_flight.remove(&key);
+            return;
+        };
+        let pod =
+            self.pods.get(&ObjectRef::new(name).within(ns)).filter(|p| p.labels().get(labels::SESSION) == Some(name));
+        let status = derive(&session, pod.as_deref());
+        let shown = session.status.clone().unwrap_or_default();
+        if status == shown {
+            self.in_flight.remove(&key);
+            return;
+        }
+        if self.in_flight.get(&key) == Some(&status) {
+            return;
+        }
+        let patch = serde_json::json!({
+            "apiVersion": vdi_crds::API_VERSION,
+            "kind": "VDISession",
+            "metadata": {"name": name, "namespace": ns},
+            "status": status,
+        });
+        let api: Api<VDISession> = Api::namespaced(self.client.clone(), ns);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        match api.patch_status(name, &params, &Patch::Apply(&patch)).await {
+            Ok(_) => {
+                tracing::info!(namespace = %ns, session = %name, phase = ?status.phase, message = status.message.as_deref().unwrap_or(""), "status written");
+                self.metrics.patched(status.phase);
+                self.in_flight.insert(key, status);
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => {
+                tracing::debug!(namespace = %ns, session = %name, "session gone before its status was written");
+            }
+            Err(e) => {
+                tracing::warn!(namespace = %ns, session = %name, error = %e, "writing the status failed; retrying in 5 s");
+                self.metrics.errors.inc();
+                let retry = self.retry.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    let _ = retry.unbounded_send(key);
+                });
+            }
+        }
+    }
+}
