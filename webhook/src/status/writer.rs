@@ -69,40 +69,35 @@ pub async fn run(client: Client, metrics: Arc<StatusMetrics>) -> Result<(), Writ
     let events = futures::stream::select(futures::stream::select(session_events, pod_events), retries.map(Ok));
     let mut events = std::pin::pin!(events);
     let mut state = State { client, sessions, pods, in_flight: HashMap::new(), metrics, retry };
-    let mut waiting: Option<Vec<Key>> = Some(Vec::new());
-    while let Some(event) = events.next().await {
-        let key = match event {
-            Ok(key) => key,
-            Err((what, e)) => {
-                tracing::warn!(watch = what, error = %e, "watch error; retrying");
-                continue;
+    // Until both caches hold the whole cluster, a session would look as if it had no Pod: events
+    // before then only fill the caches, and one pass over every session follows.
+    let (sessions, pods) = (state.sessions.clone(), state.pods.clone());
+    let ready = async move {
+        let _ = sessions.wait_until_ready().await;
+        let _ = pods.wait_until_ready().await;
+    };
+    let mut ready = std::pin::pin!(ready);
+    let mut is_ready = false;
+    loop {
+        tokio::select! {
+            () = &mut ready, if !is_ready => {
+                is_ready = true;
+                let all: Vec<Key> =
+                    state.sessions.state().iter().map(|s| (s.namespace().unwrap_or_default(), s.name_any())).collect();
+                tracing::info!(sessions = all.len(), "caches ready; bringing every status up to date");
+                for k in all {
+                    state.reconcile(k).await;
+                }
             }
-        };
-        // Until both caches hold the whole cluster, a session would look as if it had no Pod.
-        if let Some(queued) = waiting.as_mut() {
-            queued.push(key);
-            if !(is_ready(&state.sessions) && is_ready(&state.pods)) {
-                continue;
-            }
-            let all: Vec<Key> =
-                state.sessions.state().iter().map(|s| (s.namespace().unwrap_or_default(), s.name_any())).collect();
-            waiting = None;
-            tracing::info!(sessions = all.len(), "caches ready; bringing every status up to date");
-            for k in all {
-                state.reconcile(k).await;
-            }
-            continue;
+            event = events.next() => match event {
+                None => break,
+                Some(Err((what, e))) => tracing::warn!(watch = what, error = %e, "watch error; retrying"),
+                Some(Ok(key)) if is_ready => state.reconcile(key).await,
+                Some(Ok(_)) => {}
+            },
         }
-        state.reconcile(key).await;
     }
     Err(WriterError::WatchEnded("VDISession or Pod"))
-}
-
-fn is_ready<K: kube::Resource + Clone>(store: &Store<K>) -> bool
-where
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    futures::FutureExt::now_or_never(store.wait_until_ready()).is_some_and(|r| r.is_ok())
 }
 
 impl State {

@@ -1,0 +1,319 @@
+//! `vdi-status` against a stand-in API server (no kube-apiserver can run here) that speaks what
+//! kube's client sends and expects: paged lists with a resourceVersion, newline-delimited watch
+//! events, and server-side-apply PATCHes of the status subresource. The Pods it serves are the
+//! fixtures in tests/fixtures/pods, in the shapes the scheduler and the kubelet write. Each phase
+//! is asserted from the patches the writer sent; a restarted writer and two replicas at once
+//! leave the same status, and an unchanged Pod sends nothing.
+
+use std::{
+    collections::BTreeMap,
+    convert::Infallible,
+    process::Command,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    body::{Body, Bytes},
+    extract::{Path, RawQuery, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, patch},
+};
+use futures::channel::mpsc;
+use serde_json::{Value, json};
+use vdi_e2e::{Logged, bin, repo};
+
+type Key = (String, String);
+
+/// One PATCH as the stand-in received it.
+#[derive(Debug, Clone)]
+struct Patch {
+    key: Key,
+    query: String,
+    content_type: String,
+    body: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    rv: u64,
+    sessions: BTreeMap<Key, Value>,
+    pods: BTreeMap<Key, Value>,
+    patches: Vec<Patch>,
+    watchers: Vec<(&'static str, mpsc::UnboundedSender<Result<Bytes, Infallible>>)>,
+}
+
+#[derive(Clone, Default)]
+struct ApiServer(Arc<Mutex<Inner>>);
+
+fn key_of(v: &Value) -> Key {
+    let m = &v["metadata"];
+    (m["namespace"].as_str().unwrap_or_default().to_owned(), m["name"].as_str().unwrap_or_default().to_owned())
+}
+
+fn query_has(query: &str, pair: &str) -> bool {
+    // kube writes `?&a=b&c=d`; empty pairs are skipped.
+    query.split('&').any(|p| p == pair)
+}
+
+impl ApiServer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stores `object` (a session or a Pod) with a new resourceVersion and tells the watchers.
+    fn put(&self, kind: &'static str, mut object: Value, event: &str) {
+        let mut inner = self.lock();
+        inner.rv += 1;
+        object["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+        let key = key_of(&object);
+        let map = if kind == "pods" { &mut inner.pods } else { &mut inner.sessions };
+        if event == "DELETED" {
+            map.remove(&key);
+        } else {
+            map.insert(key, object.clone());
+        }
+        let line = format!("{}\n", json!({"type": event, "object": object}));
+        inner.watchers.retain(|(k, tx)| *k != kind || tx.unbounded_send(Ok(Bytes::from(line.clone()))).is_ok());
+    }
+
+    fn session(&self, ns: &str, name: &str) -> Value {
+        self.lock().sessions.get(&(ns.to_owned(), name.to_owned())).cloned().unwrap_or(Value::Null)
+    }
+
+    fn patches(&self) -> Vec<Patch> {
+        self.lock().patches.clone()
+    }
+
+    fn watchers(&self) -> usize {
+        self.lock().watchers.iter().filter(|(_, tx)| !tx.is_closed()).count()
+    }
+}
+
+async fn list_or_watch(api: ApiServer, kind: &'static str, query: String) -> Response {
+    let selector = query_has(&query, "labelSelector=vdi.kasm.io%2Fsession")
+        || query_has(&query, "labelSelector=vdi.kasm.io/session");
+    if kind == "pods" {
+        assert!(selector, "Pods are watched by the session label only: {query}");
+    }
+    if query_has(&query, "watch=true") {
+        let (tx, rx) = mpsc::unbounded();
+        api.lock().watchers.push((kind, tx));
+        return ([("content-type", "application/json")], Body::from_stream(rx)).into_response();
+    }
+    let inner = api.lock();
+    let map = if kind == "pods" { &inner.pods } else { &inner.sessions };
+    let (list_kind, api_version) =
+        if kind == "pods" { ("PodList", "v1") } else { ("VDISessionList", "vdi.kasm.io/v1alpha1") };
+    Json(json!({
+        "kind": list_kind,
+        "apiVersion": api_version,
+        "metadata": {"resourceVersion": inner.rv.to_string()},
+        "items": map.values().collect::<Vec<_>>(),
+    }))
+    .into_response()
+}
+
+async fn patch_status(
+    State(api): State<ApiServer>,
+    Path((ns, name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "not JSON").into_response();
+    };
+    let key = (ns, name);
+    let Some(mut session) = api.lock().sessions.get(&key).cloned() else {
+        let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"});
+        return (StatusCode::NOT_FOUND, Json(status)).into_response();
+    };
+    api.lock().patches.push(Patch { key, query: query.unwrap_or_default(), content_type, body: body.clone() });
+    // One field manager owns the whole status: applying it replaces what that manager wrote.
+    session["status"] = body["status"].clone();
+    api.put("vdisessions", session.clone(), "MODIFIED");
+    Json(api.session(&key_of(&session).0, &key_of(&session).1)).into_response()
+}
+
+fn router(api: ApiServer) -> Router {
+    Router::new()
+        .route(
+            "/api/v1/pods",
+            get(|State(api): State<ApiServer>, RawQuery(q): RawQuery| {
+                list_or_watch(api, "pods", q.unwrap_or_default())
+            }),
+        )
+        .route(
+            "/apis/vdi.kasm.io/v1alpha1/vdisessions",
+            get(|State(api): State<ApiServer>, RawQuery(q): RawQuery| {
+                list_or_watch(api, "vdisessions", q.unwrap_or_default())
+            }),
+        )
+        .route("/apis/vdi.kasm.io/v1alpha1/namespaces/{ns}/vdisessions/{name}/status", patch(patch_status))
+        .with_state(api)
+}
+
+fn fixture(name: &str) -> Value {
+    let path = repo().join(format!("tests/fixtures/pods/{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json")
+}
+
+/// The fixture Pod `name`, as the Pod of session `session`.
+fn pod_of(name: &str, session: &str) -> Value {
+    let mut p = fixture(name);
+    p["metadata"]["name"] = json!(session);
+    p["metadata"]["labels"]["vdi.kasm.io/session"] = json!(session);
+    p["metadata"]["labels"]["app.kubernetes.io/instance"] = json!(session);
+    p
+}
+
+fn session(name: &str) -> Value {
+    json!({
+        "apiVersion": "vdi.kasm.io/v1alpha1",
+        "kind": "VDISession",
+        "metadata": {
+            "name": name, "namespace": "vdi", "generation": 2, "uid": format!("uid-{name}"),
+            "creationTimestamp": "2026-11-30T08:59:59Z",
+            "annotations": {"vdi.kasm.io/url": format!("https://{name}-vdi.vdi.example.com")},
+        },
+        "spec": {"user": format!("{name}@example.com"), "template": "ubuntu-desktop", "timeout": "8h",
+                 "resources": {"gpu": 0, "memory": "4Gi", "cpu": "2"}},
+    })
+}
+
+struct Writer(Logged);
+
+fn start_writer(dir: &std::path::Path) -> Writer {
+    let mut cmd = Command::new(bin("vdi-status"));
+    cmd.env("KUBECONFIG", dir.join("kubeconfig"))
+        .env("VDI_STATUS_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    Writer(Logged::spawn(&mut cmd))
+}
+
+/// Waits until `ok` holds for the stand-in, or fails with what the writer logged.
+fn wait(api: &ApiServer, writers: &[&Writer], what: &str, ok: impl Fn(&ApiServer) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok(api) {
+        let logs: Vec<String> = writers.iter().map(|w| w.0.log()).collect();
+        assert!(Instant::now() < deadline, "{what}: not reached; writer logs:\n{}", logs.join("\n---\n"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn phase_of(api: &ApiServer, name: &str) -> (String, String) {
+    let s = api.session("vdi", name);
+    (
+        s["status"]["phase"].as_str().unwrap_or_default().to_owned(),
+        s["status"]["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+fn reaches(api: &ApiServer, writers: &[&Writer], name: &str, phase: &str, says: &str) {
+    wait(api, writers, &format!("{name} {phase} ({says})"), |api| {
+        let (p, m) = phase_of(api, name);
+        p == phase && m.contains(says)
+    });
+}
+
+#[test]
+fn every_phase_from_the_pod_through_the_status_subresource() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let api = ApiServer::default();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = router(api.clone());
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("kubeconfig"),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: s, cluster: {{server: 'http://{addr}'}}}}]\ncontexts: [{{name: s, context: {{cluster: s, namespace: default}}}}]\ncurrent-context: s\n"
+        ),
+    )
+    .expect("kubeconfig");
+
+    api.put("vdisessions", session("eve"), "ADDED");
+    api.put("vdisessions", session("gus"), "ADDED");
+    let first = start_writer(dir.path());
+    reaches(&api, &[&first], "eve", "Pending", "waiting for the desktop's Pod");
+    reaches(&api, &[&first], "gus", "Pending", "waiting for the desktop's Pod");
+    wait(&api, &[&first], "both watches open", |api| api.watchers() >= 2);
+
+    let steps = [
+        ("pending-unschedulable", "Pending", "0/3 nodes are available: 3 Insufficient nvidia.com/gpu"),
+        ("creating-image-pull-backoff", "Creating", "cannot pull image ghcr.io/vdi/vdi-desktop:0.1.0"),
+        ("running-agent-not-ready", "Creating", "waiting for its agent"),
+        ("running-ready", "Running", "ready"),
+    ];
+    for (i, (fixture_name, phase, says)) in steps.iter().enumerate() {
+        api.put("pods", pod_of(fixture_name, "eve"), if i == 0 { "ADDED" } else { "MODIFIED" });
+        reaches(&api, &[&first], "eve", phase, says);
+    }
+    let running = api.session("vdi", "eve");
+    assert_eq!(running["status"]["url"], "https://eve-vdi.vdi.example.com");
+    assert_eq!(running["status"]["startTime"], "2026-11-30T09:00:06Z");
+    assert_eq!(running["status"]["observedGeneration"], 2);
+    assert_eq!(running["status"]["conditions"][0]["type"], "Ready");
+    assert_eq!(running["status"]["conditions"][0]["status"], "True");
+
+    // Every write is a server-side apply of the status subresource by vdi-status.
+    let patches = api.patches();
+    for p in &patches {
+        assert_eq!(p.content_type, "application/apply-patch+yaml", "{p:?}");
+        assert!(query_has(&p.query, "fieldManager=vdi-status") && query_has(&p.query, "force=true"), "{p:?}");
+        assert_eq!(
+            (p.body["apiVersion"].as_str(), p.body["kind"].as_str()),
+            (Some("vdi.kasm.io/v1alpha1"), Some("VDISession"))
+        );
+        assert!(p.body.get("spec").is_none(), "only the status is applied: {p:?}");
+    }
+    // One patch per change: two Pendings, four steps.
+    assert_eq!(patches.len(), 6, "{patches:#?}");
+
+    // An unchanged Pod (a new resourceVersion, the same state) writes nothing. The Pod stream is
+    // ordered, so once gus's change is written, eve's no-op was handled.
+    api.put("pods", pod_of("running-ready", "eve"), "MODIFIED");
+    api.put("pods", pod_of("creating-containers", "gus"), "ADDED");
+    reaches(&api, &[&first], "gus", "Creating", "containers are starting");
+    let after_noop = api.patches();
+    assert_eq!(after_noop.len(), 7);
+    assert_eq!(after_noop[6].key.1, "gus");
+
+    // A restarted writer lists everything and finds every status true: it writes nothing.
+    drop(first);
+    let second = start_writer(dir.path());
+    wait(&api, &[&second], "the restarted writer's watches", |api| api.watchers() >= 2);
+    api.put("pods", pod_of("failed-oomkilled", "gus"), "MODIFIED");
+    reaches(&api, &[&second], "gus", "Failed", "ran out of memory");
+    let after_restart = api.patches();
+    assert_eq!(after_restart.len(), 8, "only gus's change: {:#?}", &after_restart[7..]);
+
+    // Two replicas at once compute the same status.
+    let third = start_writer(dir.path());
+    wait(&api, &[&second, &third], "both replicas' watches", |api| api.watchers() >= 4);
+    api.put("pods", pod_of("terminating", "eve"), "MODIFIED");
+    reaches(&api, &[&second, &third], "eve", "Terminating", "shutting down");
+    api.put("pods", pod_of("failed-agent-message", "eve"), "MODIFIED");
+    reaches(&api, &[&second, &third], "eve", "Failed", "the desktop agent stopped: no video encoder works");
+    // Deleting the Pod afterwards shows the session as waiting for a Pod again.
+    api.put("pods", pod_of("failed-agent-message", "eve"), "DELETED");
+    reaches(&api, &[&second, &third], "eve", "Pending", "waiting for the desktop's Pod");
+    let all = api.patches();
+    let written: Vec<&Patch> = all[8..].iter().filter(|p| p.key.1 == "eve").collect();
+    let distinct: std::collections::BTreeSet<String> = written.iter().map(|p| p.body["status"].to_string()).collect();
+    assert!(distinct.len() <= 3, "replicas agree on each of the three states: {distinct:#?}");
+    let final_status = api.session("vdi", "eve")["status"].clone();
+    let ready = &final_status["conditions"][0];
+    assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("PodMissing")));
+    drop((second, third));
+}
