@@ -127,6 +127,36 @@ fn refuses_to_start_without_password_or_with_an_unknown_encoder() {
     assert!(text(&out).1.contains(":4242"), "{:?}", text(&out));
 }
 
+/// What the kubelet keeps as the container's termination message (and vdi-status shows as the
+/// session's Failed reason) is the agent's own sentence, for each way it can give up.
+#[test]
+fn a_fatal_error_is_written_to_the_termination_message_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("termination-log");
+    for (env, expect) in [
+        (vec![("DISPLAY", ":4242"), ("SELKIES_BASIC_AUTH_PASSWORD", "x")], "the display does not open"),
+        (vec![("DISPLAY", ":4242")], "SELKIES_BASIC_AUTH_PASSWORD"),
+    ] {
+        // Kubernetes creates the file empty; the agent only writes one that exists.
+        std::fs::write(&log, "").expect("create");
+        let mut cmd = Command::new(bin("vdi-agent"));
+        cmd.env_remove("SELKIES_BASIC_AUTH_PASSWORD").env("VDI_TERMINATION_LOG", &log).envs(env);
+        let out = run(&mut cmd);
+        assert!(!out.status.success());
+        let written = std::fs::read_to_string(&log).expect("read");
+        assert!(written.contains(expect), "`{written}` should say `{expect}`");
+        assert!(!written.contains("error:"), "the sentence itself, not the CLI's prefix: {written}");
+    }
+    // Outside a container (no such file) nothing is created.
+    let absent = dir.path().join("absent");
+    let out = run(Command::new(bin("vdi-agent"))
+        .env("DISPLAY", ":4242")
+        .env("SELKIES_BASIC_AUTH_PASSWORD", "x")
+        .env("VDI_TERMINATION_LOG", &absent));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!absent.exists());
+}
+
 #[test]
 fn nvenc_request_falls_back_to_x264_with_a_warning() {
     let x = XServer::xvfb("640x480");

@@ -27,31 +27,25 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    let log = settings.termination_log.clone();
+    let fatal = |code: u8, msg: &dyn std::fmt::Display| fatal(&log, code, msg);
     if let Err(msg) = settings.password() {
-        eprintln!("error: {msg}");
-        return ExitCode::from(2);
+        return fatal(2, &msg);
     }
     if let Err(e) = vdi_agent::init_gstreamer() {
-        eprintln!("error: {e}");
-        return ExitCode::from(1);
+        return fatal(1, &format_args!("GStreamer does not start: {e}"));
     }
     // The display must open (capture and input both need it). This connection stays open for
     // the agent's lifetime: it turned the server's auto-repeat off and puts it back at exit, and
     // it keeps an X server that resets when its last client leaves (Xvfb) from doing so.
     let display = match input::Injector::connect(&settings.display) {
         Ok(i) => i,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return fatal(1, &format_args!("the display does not open: {e}")),
     };
     let size = display.size();
     let chosen = match encoder::choose(settings.encoder) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return fatal(1, &e),
     };
     for (enc, why) in &chosen.skipped {
         tracing::warn!(encoder = enc.element(), reason = %why, fallback = chosen.encoder.element(), "encoder not used; falling back");
@@ -86,10 +80,7 @@ fn main() -> ExitCode {
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return fatal(1, &format_args!("cannot start the runtime: {e}")),
     };
     let served = runtime.block_on(serve(agent, addr));
     if display.auto_repeat_was_on()
@@ -99,11 +90,33 @@ fn main() -> ExitCode {
     }
     match served {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => fatal(1, &format_args!("{e:#}")),
     }
+}
+
+/// Reports why the agent gives up: on stderr, and in the container's termination message
+/// (`log`, when it exists), where vdi-status reads it without the desktop having any API access.
+fn fatal(log: &std::path::Path, code: u8, msg: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    // Kubernetes keeps at most 4096 bytes of it.
+    let mut text = msg.to_string();
+    if text.len() > 4000 {
+        let mut end = 4000;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    let written = std::fs::OpenOptions::new().write(true).truncate(true).open(log).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(text.as_bytes())
+    });
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        eprintln!("warning: cannot write the termination message to {}: {e}", log.display());
+    }
+    ExitCode::from(code)
 }
 
 async fn serve(agent: Arc<Agent>, addr: SocketAddr) -> anyhow::Result<()> {

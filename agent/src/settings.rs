@@ -35,6 +35,11 @@ pub struct Settings {
     /// X display to capture and inject input into.
     #[arg(long, env = "DISPLAY", default_value = ":0")]
     pub display: String,
+    /// Where a fatal error is written before the agent exits, so the cluster shows it (the
+    /// session's status says Failed with it). Written only when the file exists: Kubernetes
+    /// creates it in every container.
+    #[arg(long, env = "VDI_TERMINATION_LOG", default_value = "/dev/termination-log")]
+    pub termination_log: std::path::PathBuf,
     /// Video encoder: nvh264enc (falls back to x264enc with a warning), vah264enc, x264enc, auto.
     #[arg(long, env = "SELKIES_ENCODER", value_enum, default_value = "nvh264enc")]
     pub encoder: EncoderChoice,
