@@ -67,14 +67,51 @@ fn webhook_configurations_are_safely_scoped() {
             }
         }
     }
-    let deploy = docs.iter().find(|d| d["kind"] == "Deployment").expect("deployment");
+    let deploy =
+        docs.iter().find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "vdi-webhook").expect("deployment");
     assert_eq!(deploy["spec"]["replicas"], 2);
     assert!(deploy["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"].is_mapping());
     assert!(docs.iter().any(|d| d["kind"] == "PodDisruptionBudget"));
-    let role = docs.iter().find(|d| d["kind"] == "ClusterRole").expect("role");
+    let role =
+        docs.iter().find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "vdi-webhook").expect("role");
     assert_eq!(
         serde_yaml::to_string(&role["rules"]).expect("yaml").matches("verbs").count(),
         1,
         "reads templates only"
     );
+}
+
+/// vdi-status may read Pods and sessions and patch session status: nothing else.
+#[test]
+fn the_status_writer_has_only_what_it_needs() {
+    let built = run(Command::new(tool("kubectl")).arg("kustomize").arg(repo().join("examples/webhook")));
+    let (yaml, err) = text(&built);
+    assert!(built.status.success(), "{err}");
+    let docs: Vec<serde_yaml::Value> =
+        serde_yaml::Deserializer::from_str(&yaml).map(|d| serde::Deserialize::deserialize(d).expect("yaml")).collect();
+    let role = docs.iter().find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "vdi-status").expect("role");
+    let mut grants: Vec<String> = Vec::new();
+    for rule in role["rules"].as_sequence().expect("rules") {
+        for r in rule["resources"].as_sequence().expect("resources") {
+            for v in rule["verbs"].as_sequence().expect("verbs") {
+                grants.push(format!("{}/{}", r.as_str().unwrap_or(""), v.as_str().unwrap_or("")));
+            }
+        }
+    }
+    grants.sort();
+    assert_eq!(
+        grants,
+        [
+            "pods/get",
+            "pods/list",
+            "pods/watch",
+            "vdisessions/get",
+            "vdisessions/list",
+            "vdisessions/status/patch",
+            "vdisessions/watch"
+        ]
+    );
+    let deploy =
+        docs.iter().find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "vdi-status").expect("deployment");
+    assert_eq!(deploy["spec"]["template"]["spec"]["serviceAccountName"], "vdi-status");
 }
