@@ -338,3 +338,50 @@ fn settings_errors_name_the_settings_file() {
     let out = run(render().args(["render", "examples/sessions", "--settings"]).arg(dir.path().join("s.yaml")));
     assert!(text(&out).1.contains("s.yaml:1:1") && text(&out).1.contains("unknown field `domian`"), "{:?}", text(&out));
 }
+
+/// The GPU resource name is a setting; with time-slicing that fails requests for more than one
+/// shared GPU, the renderer names each session and template that would never start.
+#[test]
+fn shared_gpus_name_their_resource_and_refuse_more_than_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "in/t.yaml", &template_yaml("t"));
+    let two = session_yaml("two", "lab", "t") + "  resources:\n    gpu: 2\n";
+    write(dir.path(), "in/s.yaml", &format!("{}---\n{two}", session_yaml("one", "lab", "t")));
+    let go = |settings: &str| {
+        write(dir.path(), "settings.yaml", settings);
+        run(Command::new(bin("vdi-render"))
+            .arg("render")
+            .arg(dir.path().join("in"))
+            .arg("--settings")
+            .arg(dir.path().join("settings.yaml")))
+    };
+    let out = go(
+        "gpu:\n  resourceName: nvidia.com/gpu.shared\n  timeSlicing: {replicas: 8, failRequestsGreaterThanOne: false}\n",
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("nvidia.com/gpu.shared: \"2\"") && stdout.contains("nvidia.com/gpu.shared: \"1\""),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("nvidia.com/gpu:"), "only the configured resource");
+
+    let out = go("gpu:\n  timeSlicing: {replicas: 8, failRequestsGreaterThanOne: true}\n");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("s.yaml:") && stderr.contains("VDISession lab/two") && stderr.contains("spec.resources.gpu"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("asks for 2 GPUs") && stderr.contains("would never start"), "{stderr}");
+    assert!(
+        stderr.contains("t.yaml:") && stderr.contains("spec.resources.maxGPU") && stderr.contains("allows 2 GPUs"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("lab/one"), "a one-GPU session is fine: {stderr}");
+
+    let out = go("gpu:\n  resourceName: gpu\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("gpu.resourceName"), "{:?}", text(&out));
+}

@@ -26,7 +26,8 @@ pub const SHM_PATH: &str = "/dev/shm";
 pub const DRI_VOLUME: &str = "dri";
 /// The only host path a session Pod may mount: the GPU's render nodes.
 pub const DRI_PATH: &str = "/dev/dri";
-/// Extended resource of NVIDIA GPUs.
+/// Extended resource of NVIDIA GPUs, the default of the `gpu.resourceName` setting
+/// (`nvidia.com/gpu.shared` when the device plugin renames time-sliced GPUs).
 pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 /// Name of the desktop container (the agent runs in it).
 pub const DESKTOP_CONTAINER: &str = "desktop";
@@ -52,13 +53,15 @@ pub struct PodNeeds {
     pub session: String,
     /// GPUs granted to the session.
     pub gpu: u32,
+    /// Extended resource name of a GPU in this cluster (setting `gpu.resourceName`).
+    pub gpu_resource: String,
 }
 
 impl PodNeeds {
     /// Reads the needs from a session Pod's labels and the GPU annotation the renderer writes.
     /// A Pod without the annotation keeps a GPU limit it already has, else gets the default.
-    /// `None` when the Pod is not a session Pod.
-    pub fn from_pod(pod: &Pod) -> Option<Result<Self, String>> {
+    /// `None` when the Pod is not a session Pod. `gpu_resource` is the cluster's GPU resource.
+    pub fn from_pod(pod: &Pod, gpu_resource: &str) -> Option<Result<Self, String>> {
         let session = pod.metadata.labels.as_ref()?.get(labels::SESSION)?.clone();
         let annotated = pod.metadata.annotations.as_ref().and_then(|a| a.get(labels::GPU_ANNOTATION));
         let gpu = match annotated {
@@ -71,16 +74,16 @@ impl PodNeeds {
                     )));
                 }
             },
-            None => existing_gpu_limit(pod).unwrap_or(crate::defaults::DEFAULT_GPU),
+            None => existing_gpu_limit(pod, gpu_resource).unwrap_or(crate::defaults::DEFAULT_GPU),
         };
-        Some(Ok(Self { session, gpu }))
+        Some(Ok(Self { session, gpu, gpu_resource: gpu_resource.to_owned() }))
     }
 }
 
-fn existing_gpu_limit(pod: &Pod) -> Option<u32> {
+fn existing_gpu_limit(pod: &Pod, gpu_resource: &str) -> Option<u32> {
     let spec = pod.spec.as_ref()?;
     spec.containers.iter().find_map(|c| {
-        let q = c.resources.as_ref()?.limits.as_ref()?.get(GPU_RESOURCE)?;
+        let q = c.resources.as_ref()?.limits.as_ref()?.get(gpu_resource)?;
         q.0.parse().ok()
     })
 }
@@ -136,9 +139,9 @@ pub fn ensure(pod: &mut Pod, needs: &PodNeeds) -> bool {
             .get_or_insert_with(Default::default)
             .limits
             .get_or_insert_with(BTreeMap::new);
-        if !limits.contains_key(GPU_RESOURCE) {
+        if !limits.contains_key(&needs.gpu_resource) {
             changed = true;
-            limits.insert(GPU_RESOURCE.into(), Quantity(needs.gpu.to_string()));
+            limits.insert(needs.gpu_resource.clone(), Quantity(needs.gpu.to_string()));
         }
     }
 
@@ -270,7 +273,7 @@ mod tests {
     }
 
     fn needs(gpu: u32) -> PodNeeds {
-        PodNeeds { session: "alice".into(), gpu }
+        PodNeeds { session: "alice".into(), gpu, gpu_resource: GPU_RESOURCE.into() }
     }
 
     #[test]

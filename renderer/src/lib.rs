@@ -12,6 +12,7 @@ pub mod objects;
 pub mod output;
 pub mod schema;
 pub mod settings;
+pub mod shared_gpu;
 pub mod template;
 pub mod yaml;
 
@@ -65,6 +66,7 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Rendered, Diagno
         let name = t.metadata.name.clone().unwrap_or_default();
         let object = format!("VDITemplate {name}");
         report(&mut input, &origin, object.clone(), defaults::check_template(&t));
+        report(&mut input, &origin, object.clone(), shared_gpu::check_template(&t, settings));
         if let Some((_, first)) = templates.get(&name) {
             let errs = FieldErrors(vec![vdi_crds::FieldError::new(
                 "metadata.name",
@@ -103,6 +105,11 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Rendered, Diagno
         let template = templates.get(&s.spec.template).map(|(t, _)| t);
         match defaults::resolve(&s, template, &ns) {
             Err(errs) => report(&mut input, &origin, object, errs),
+            Ok(r) if shared_gpu::too_many(r.gpu, settings) => {
+                let errs =
+                    FieldErrors(vec![vdi_crds::FieldError::new("spec.resources.gpu", shared_gpu::message(r.gpu))]);
+                report(&mut input, &origin, object, errs)
+            }
             Ok(r) => match url.render(&r) {
                 Ok(link) => {
                     let mut session = s;

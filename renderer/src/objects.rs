@@ -183,7 +183,8 @@ pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
         }),
         ..Default::default()
     };
-    pod::ensure(&mut pod, &PodNeeds { session: s.name.clone(), gpu: s.gpu });
+    let needs = PodNeeds { session: s.name.clone(), gpu: s.gpu, gpu_resource: settings.gpu.resource_name.clone() };
+    pod::ensure(&mut pod, &needs);
     pod
 }
 

@@ -35,6 +35,8 @@ pub struct Settings {
     pub service_account: ServiceAccountSettings,
     /// Home volumes.
     pub home: HomeSettings,
+    /// How GPUs are named and shared in the cluster.
+    pub gpu: GpuSettings,
     /// TURN server the agents use.
     pub turn: TurnSettings,
 }
@@ -53,6 +55,7 @@ impl Default for Settings {
             network_policy: NetworkPolicySettings::default(),
             service_account: ServiceAccountSettings::default(),
             home: HomeSettings::default(),
+            gpu: GpuSettings::default(),
             turn: TurnSettings::default(),
         }
     }
@@ -134,6 +137,36 @@ impl Default for ServiceAccountSettings {
     fn default() -> Self {
         Self { create: true }
     }
+}
+
+/// GPUs: the extended resource name (the webhook takes the same value, `--gpu-resource-name`) and
+/// how the device plugin shares them (examples/gpu-time-slicing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct GpuSettings {
+    /// Resource of one GPU in a Pod's limits: `nvidia.com/gpu`, or `nvidia.com/gpu.shared` when
+    /// the device plugin renames time-sliced GPUs (`renameByDefault: true`).
+    pub resource_name: String,
+    /// The device plugin's time-slicing, when it is on.
+    pub time_slicing: Option<TimeSlicing>,
+}
+
+impl Default for GpuSettings {
+    fn default() -> Self {
+        Self { resource_name: vdi_crds::pod::GPU_RESOURCE.into(), time_slicing: None }
+    }
+}
+
+/// The device plugin's `sharing.timeSlicing` as configured in the cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TimeSlicing {
+    /// Desktops that share one physical GPU.
+    pub replicas: u32,
+    /// With it, a Pod asking for more than one shared GPU fails on its node; the renderer then
+    /// refuses sessions and templates that would ask for more than one.
+    #[serde(default)]
+    pub fail_requests_greater_than_one: bool,
 }
 
 /// Home volumes (`S-home`).
@@ -229,9 +262,28 @@ impl Settings {
                 ),
             ));
         }
+        if let Err(e) = check_resource_name(&self.gpu.resource_name) {
+            errs.push(("gpu.resourceName".into(), e));
+        }
+        if self.gpu.time_slicing.as_ref().is_some_and(|t| t.replicas == 0) {
+            errs.push(("gpu.timeSlicing.replicas".into(), "must be at least 1".into()));
+        }
         if !matches!(self.turn.protocol.as_str(), "udp" | "tcp") {
             errs.push(("turn.protocol".into(), format!("`{}` must be udp or tcp", self.turn.protocol)));
         }
         errs
     }
+}
+
+/// An extended resource name: `domain/name`, a DNS subdomain prefix and a name of letters, digits,
+/// `-`, `_` and `.`.
+fn check_resource_name(name: &str) -> Result<(), String> {
+    let ok = name.split_once('/').is_some_and(|(domain, rest)| {
+        !domain.is_empty()
+            && domain.split('.').all(|l| vdi_crds::names::check_dns_label(l, 63).is_ok())
+            && !rest.is_empty()
+            && rest.len() <= 63
+            && rest.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    });
+    if ok { Ok(()) } else { Err(format!("`{name}` is not an extended resource name such as nvidia.com/gpu")) }
 }

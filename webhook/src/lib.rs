@@ -40,6 +40,8 @@ pub struct AppState {
     pub templates: Templates,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Extended resource of one GPU (the renderer's `gpu.resourceName` setting).
+    pub gpu_resource: String,
 }
 
 /// The admission server's routes: `POST /mutate`, `POST /validate`, `GET /healthz`,

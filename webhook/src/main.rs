@@ -38,6 +38,10 @@ struct Cli {
     /// Also serve /metrics over plain HTTP on this address (for scrapers without TLS).
     #[arg(long, env = "VDI_WEBHOOK_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Extended resource of one GPU: the same value as vdi-render's `gpu.resourceName` setting
+    /// (`nvidia.com/gpu.shared` when the device plugin renames time-sliced GPUs).
+    #[arg(long, env = "VDI_WEBHOOK_GPU_RESOURCE_NAME", default_value = vdi_crds::pod::GPU_RESOURCE)]
+    gpu_resource_name: String,
     /// Threads serving connections, each with its own runtime [default: the CPUs this process
     /// may use].
     #[arg(long, env = "VDI_WEBHOOK_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -87,7 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         t
     };
-    let state = AppState { templates, metrics };
+    let state = AppState { templates, metrics, gpu_resource: cli.gpu_resource_name.clone() };
 
     let listener =
         tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;

@@ -43,7 +43,7 @@ pub fn mutate(state: &AppState, target: Target, req: &mut Request<'_>) -> Decisi
         return Decision::allow(); // DELETE and CONNECT carry no object to change.
     }
     let result = match (target, req.operation == Operation::Create) {
-        (Target::SessionPod, true) => session_pod(req),
+        (Target::SessionPod, true) => session_pod(req, &state.gpu_resource),
         (Target::Session | Target::SessionSecret, _) => {
             let Some(raw) = req.object() else { return Decision::allow() };
             if target == Target::Session { session(state, raw) } else { session_secret(req, raw) }
@@ -116,15 +116,15 @@ fn session(state: &AppState, raw: &RawValue) -> Result<Result<json_patch::Patch,
 }
 
 /// The patch admission applies to a session Pod (empty for a Pod the renderer produced).
-pub fn session_pod(req: &mut Request<'_>) -> Result<Result<json_patch::Patch, String>, NotOurs> {
+pub fn session_pod(req: &mut Request<'_>, gpu_resource: &str) -> Result<Result<json_patch::Patch, String>, NotOurs> {
     Ok(match session_pod_of(req)? {
-        Ok(pod) => pod_patch(req, pod),
+        Ok(pod) => pod_patch(req, pod, gpu_resource),
         Err(e) => Err(e),
     })
 }
 
-fn pod_patch(req: &Request<'_>, mut after: Pod) -> Result<json_patch::Patch, String> {
-    let needs = match pod::PodNeeds::from_pod(&after) {
+fn pod_patch(req: &Request<'_>, mut after: Pod, gpu_resource: &str) -> Result<json_patch::Patch, String> {
+    let needs = match pod::PodNeeds::from_pod(&after, gpu_resource) {
         Some(Ok(needs)) => needs,
         Some(Err(e)) => return Err(e),
         None => return Ok(json_patch::Patch(Vec::new())),

@@ -31,7 +31,11 @@ fn state() -> AppState {
         },
     );
     t.metadata.name = Some("ubuntu-desktop".into());
-    AppState { templates: Templates::fixed([t]), metrics: std::sync::Arc::new(Metrics::new()) }
+    AppState {
+        templates: Templates::fixed([t]),
+        metrics: std::sync::Arc::new(Metrics::new()),
+        gpu_resource: vdi_crds::pod::GPU_RESOURCE.into(),
+    }
 }
 
 /// A review in the API server's shape around `object`.
@@ -183,6 +187,50 @@ async fn every_rendered_example_pod_passes_with_an_empty_patch() {
             }
         }
     }
+}
+
+/// The renderer and the webhook take the same GPU resource name: with `nvidia.com/gpu.shared` on
+/// both sides a rendered Pod still passes unchanged, and VDISessions the renderer emits need no
+/// defaulting either.
+#[tokio::test]
+async fn rendered_objects_pass_unchanged_with_a_renamed_gpu_resource() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut settings = vdi_render::Settings::default();
+    settings.gpu.resource_name = "nvidia.com/gpu.shared".into();
+    let rendered = vdi_render::render(&[root.join("examples/sessions"), root.join("examples/templates")], &settings)
+        .expect("examples render");
+    let mut shared = state();
+    shared.gpu_resource = "nvidia.com/gpu.shared".into();
+    let mut seen = (0, 0);
+    for s in &rendered.sessions {
+        for doc in serde_yaml::Deserializer::from_str(&s.yaml) {
+            let v: Value = serde::Deserialize::deserialize(doc).expect("yaml");
+            let r = match v["kind"].as_str() {
+                Some("Pod") => {
+                    seen.0 += 1;
+                    review("CREATE", "", "Pod", "pods", v.clone(), Value::Null, false)
+                }
+                Some("VDISession") => {
+                    seen.1 += 1;
+                    review("CREATE", "vdi.kasm.io", "VDISession", "vdisessions", v.clone(), Value::Null, false)
+                }
+                _ => continue,
+            };
+            let (status, body) = call(shared.clone(), "/mutate", serde_json::to_vec(&r).expect("json")).await;
+            assert_eq!(status, StatusCode::OK);
+            let response: Value = serde_json::from_slice(&body).expect("json");
+            let response = &response["response"];
+            assert_eq!(response["allowed"], true, "{}/{}: {response}", s.namespace, s.name);
+            assert!(
+                response.get("patch").is_none_or(Value::is_null),
+                "{}/{} {}: {response}",
+                s.namespace,
+                s.name,
+                v["kind"]
+            );
+        }
+    }
+    assert_eq!(seen, (5, 5));
 }
 
 #[tokio::test]

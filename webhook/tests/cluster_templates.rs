@@ -113,7 +113,11 @@ async fn templates_follow_the_cluster_through_a_watch() {
     let config = kube::Config::new(format!("http://{addr}").parse().expect("url"));
     let client = kube::Client::try_from(config).expect("client");
     let templates = Templates::from_cluster(client);
-    let state = AppState { templates: templates.clone(), metrics: Arc::new(Metrics::new()) };
+    let state = AppState {
+        templates: templates.clone(),
+        metrics: Arc::new(Metrics::new()),
+        gpu_resource: vdi_crds::pod::GPU_RESOURCE.into(),
+    };
 
     // Not ready (and /readyz says so) until the first list is in the cache.
     eventually("the first list is cached", || templates.is_ready()).await;
