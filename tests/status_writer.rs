@@ -92,7 +92,7 @@ impl ApiServer {
     }
 }
 
-async fn list_or_watch(api: ApiServer, kind: &'static str, query: String) -> Response {
+async fn list_or_watch(api: ApiServer, kind: &'static str, query: String, headers: HeaderMap) -> Response {
     let selector = query_has(&query, "labelSelector=vdi.kasm.io%2Fsession")
         || query_has(&query, "labelSelector=vdi.kasm.io/session");
     if kind == "pods" {
@@ -105,6 +105,10 @@ async fn list_or_watch(api: ApiServer, kind: &'static str, query: String) -> Res
     }
     let inner = api.lock();
     let map = if kind == "pods" { &inner.pods } else { &inner.sessions };
+    let accept = headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if kind == "vdisessions" && accept.contains("as=Table") {
+        return Json(table(map.values(), &inner.rv.to_string())).into_response();
+    }
     let (list_kind, api_version) =
         if kind == "pods" { ("PodList", "v1") } else { ("VDISessionList", "vdi.kasm.io/v1alpha1") };
     Json(json!({
@@ -139,18 +143,86 @@ async fn patch_status(
     Json(api.session(&key_of(&session).0, &key_of(&session).1)).into_response()
 }
 
+/// Server-side printing as the API server does it for a CRD: the CRD's own printer columns
+/// (from vdi-crds, as installed), evaluated per object, dates shown as ages.
+fn table<'a>(objects: impl Iterator<Item = &'a Value>, rv: &str) -> Value {
+    let crd = vdi_crds::crd_yaml::crd("VDISession");
+    let columns = crd["spec"]["versions"][0]["additionalPrinterColumns"].as_array().cloned().unwrap_or_default();
+    let mut defs = vec![json!({"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0})];
+    defs.extend(columns.iter().map(|c| {
+        json!({"name": c["name"], "type": c["type"], "format": "", "description": c["description"], "priority": c["priority"].as_i64().unwrap_or(0)})
+    }));
+    let rows: Vec<Value> = objects
+        .map(|o| {
+            let mut cells = vec![o["metadata"]["name"].clone()];
+            for c in &columns {
+                let path = c["jsonPath"].as_str().unwrap_or_default();
+                let v = path.trim_start_matches('.').split('.').fold(o, |v, k| &v[k]);
+                cells.push(match (c["type"].as_str(), v.as_str()) {
+                    (Some("date"), Some(t)) => json!(age(t)),
+                    _ if v.is_null() => json!("<none>"),
+                    _ => v.clone(),
+                });
+            }
+            json!({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}})
+        })
+        .collect();
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv}, "columnDefinitions": defs, "rows": rows})
+}
+
+/// How kubectl shows an age (`45s`, `3m12s`, `25m`, `5h10m`, `2d`).
+fn age(timestamp: &str) -> String {
+    let then: k8s_openapi::jiff::Timestamp = timestamp.parse().unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+    let s = k8s_openapi::jiff::Timestamp::now().as_second() - then.as_second();
+    let (m, h) = (s / 60, s / 3600);
+    if s < 120 {
+        format!("{s}s")
+    } else if s < 600 {
+        if s % 60 == 0 { format!("{m}m") } else { format!("{m}m{}s", s % 60) }
+    } else if s < 10_800 {
+        format!("{m}m")
+    } else if s < 28_800 {
+        format!("{h}h{}m", m % 60)
+    } else if s < 172_800 {
+        format!("{h}h")
+    } else {
+        format!("{}d", s / 86_400)
+    }
+}
+
 fn router(api: ApiServer) -> Router {
+    let pods = json!({"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": ["get", "list", "watch"], "shortNames": ["po"]});
     Router::new()
+        // Discovery, in the legacy form kubectl falls back to.
+        .route("/api", get(|| async { Json(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})) }))
+        .route(
+            "/apis",
+            get(|| async {
+                let gv = json!({"groupVersion": "vdi.kasm.io/v1alpha1", "version": "v1alpha1"});
+                Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": "vdi.kasm.io", "versions": [gv], "preferredVersion": gv}]}))
+            }),
+        )
+        .route("/api/v1", get(move || async move { Json(json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [pods]})) }))
+        .route(
+            "/apis/vdi.kasm.io/v1alpha1",
+            get(|| async {
+                Json(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "vdi.kasm.io/v1alpha1", "resources": [
+                    {"name": "vdisessions", "singularName": "vdisession", "namespaced": true, "kind": "VDISession",
+                     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"], "shortNames": ["vdi"], "categories": ["vdi"]},
+                    {"name": "vdisessions/status", "singularName": "", "namespaced": true, "kind": "VDISession", "verbs": ["get", "patch", "update"]},
+                ]}))
+            }),
+        )
         .route(
             "/api/v1/pods",
-            get(|State(api): State<ApiServer>, RawQuery(q): RawQuery| {
-                list_or_watch(api, "pods", q.unwrap_or_default())
+            get(|State(api): State<ApiServer>, RawQuery(q): RawQuery, h: HeaderMap| {
+                list_or_watch(api, "pods", q.unwrap_or_default(), h)
             }),
         )
         .route(
             "/apis/vdi.kasm.io/v1alpha1/vdisessions",
-            get(|State(api): State<ApiServer>, RawQuery(q): RawQuery| {
-                list_or_watch(api, "vdisessions", q.unwrap_or_default())
+            get(|State(api): State<ApiServer>, RawQuery(q): RawQuery, h: HeaderMap| {
+                list_or_watch(api, "vdisessions", q.unwrap_or_default(), h)
             }),
         )
         .route("/apis/vdi.kasm.io/v1alpha1/namespaces/{ns}/vdisessions/{name}/status", patch(patch_status))
@@ -225,22 +297,51 @@ fn reaches(api: &ApiServer, writers: &[&Writer], name: &str, phase: &str, says: 
     });
 }
 
+/// The stand-in serving on loopback, and a kubeconfig that points at it.
+struct Cluster {
+    api: ApiServer,
+    dir: tempfile::TempDir,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let api = ApiServer::default();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = router(api.clone());
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("kubeconfig"),
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters: [{{name: s, cluster: {{server: 'http://{addr}'}}}}]\ncontexts: [{{name: s, context: {{cluster: s, namespace: default}}}}]\ncurrent-context: s\n"
+            ),
+        )
+        .expect("kubeconfig");
+        Self { api, dir, _runtime: runtime }
+    }
+
+    /// `kubectl ARGS` against the stand-in: its stdout.
+    fn kubectl(&self, args: &[&str]) -> String {
+        let out = vdi_e2e::run(
+            Command::new(vdi_e2e::tool("kubectl"))
+                .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+                .arg("--cache-dir")
+                .arg(self.dir.path().join("cache"))
+                .args(args),
+        );
+        let (stdout, stderr) = vdi_e2e::text(&out);
+        assert!(out.status.success(), "kubectl {args:?}: {stderr}");
+        stdout
+    }
+}
+
 #[test]
 fn every_phase_from_the_pod_through_the_status_subresource() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let api = ApiServer::default();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = router(api.clone());
-    runtime.spawn(async move { axum::serve(listener, app).await });
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("kubeconfig"),
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: s, cluster: {{server: 'http://{addr}'}}}}]\ncontexts: [{{name: s, context: {{cluster: s, namespace: default}}}}]\ncurrent-context: s\n"
-        ),
-    )
-    .expect("kubeconfig");
+    let cluster = Cluster::start();
+    let (api, dir) = (cluster.api.clone(), &cluster.dir);
 
     api.put("vdisessions", session("eve"), "ADDED");
     api.put("vdisessions", session("gus"), "ADDED");
@@ -308,12 +409,75 @@ fn every_phase_from_the_pod_through_the_status_subresource() {
     // Deleting the Pod afterwards shows the session as waiting for a Pod again.
     api.put("pods", pod_of("failed-agent-message", "eve"), "DELETED");
     reaches(&api, &[&second, &third], "eve", "Pending", "waiting for the desktop's Pod");
-    let all = api.patches();
-    let written: Vec<&Patch> = all[8..].iter().filter(|p| p.key.1 == "eve").collect();
-    let distinct: std::collections::BTreeSet<String> = written.iter().map(|p| p.body["status"].to_string()).collect();
-    assert!(distinct.len() <= 3, "replicas agree on each of the three states: {distinct:#?}");
+    // Both replicas end on the same status: another change, seen by both (each Pod stream is
+    // ordered), leaves eve as it was.
+    api.put("pods", pod_of("running-ready", "gus"), "MODIFIED");
+    reaches(&api, &[&second, &third], "gus", "Running", "ready");
     let final_status = api.session("vdi", "eve")["status"].clone();
+    assert_eq!(final_status["phase"], "Pending", "{final_status}");
     let ready = &final_status["conditions"][0];
     assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("PodMissing")));
     drop((second, third));
+}
+
+/// What a platform team sees: `kubectl get vdi` with the CRD's printer columns, each session in
+/// the phase its Pod puts it in, and `-o wide` saying why.
+#[test]
+fn kubectl_get_vdi_shows_every_session_and_why() {
+    let cluster = Cluster::start();
+    let api = &cluster.api;
+    let created = k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_mins(30);
+    let sessions = [
+        ("design", "ana", Some("running-ready")),
+        ("design", "ben", Some("pending-unschedulable")),
+        ("engineering", "chen", Some("creating-image-pull-backoff")),
+        ("engineering", "dana", Some("failed-oomkilled")),
+        ("vdi", "eve", Some("failed-agent-message")),
+        ("vdi", "gus", None),
+    ];
+    for (ns, name, pod) in sessions {
+        let mut s = session(name);
+        s["metadata"]["namespace"] = json!(ns);
+        s["metadata"]["creationTimestamp"] = json!(created.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+        s["metadata"]["annotations"]["vdi.kasm.io/url"] = json!(format!("https://{name}-{ns}.vdi.example.com"));
+        api.put("vdisessions", s, "ADDED");
+        if let Some(fixture_name) = pod {
+            let mut p = pod_of(fixture_name, name);
+            p["metadata"]["namespace"] = json!(ns);
+            p["metadata"]["annotations"]["vdi.kasm.io/url"] = json!(format!("https://{name}-{ns}.vdi.example.com"));
+            api.put("pods", p, "ADDED");
+        }
+    }
+    let writer = start_writer(cluster.dir.path());
+    wait(api, &[&writer], "every session has a status", |api| {
+        api.lock().sessions.values().all(|s| s["status"]["phase"].is_string())
+    });
+    let table = cluster.kubectl(&["get", "vdi", "-A"]);
+    let wide = cluster.kubectl(&["get", "vdi", "-A", "-o", "wide"]);
+    eprintln!("$ kubectl get vdi -A\n{table}\n$ kubectl get vdi -A -o wide\n{wide}");
+    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAMESPACE", "NAME", "USER", "TEMPLATE", "PHASE", "URL", "AGE"]);
+    let row =
+        |name: &str| table.lines().find(|l| l.split_whitespace().nth(1) == Some(name)).unwrap_or_default().to_owned();
+    assert!(row("ana").contains("Running") && row("ana").contains("https://ana-design.vdi.example.com"), "{table}");
+    for (name, phase) in
+        [("ben", "Pending"), ("chen", "Creating"), ("dana", "Failed"), ("eve", "Failed"), ("gus", "Pending")]
+    {
+        let r = row(name);
+        assert!(r.contains(phase) && r.contains("<none>"), "{name}: {phase}, no URL before Running: {table}");
+        assert!(
+            r.contains(&format!("{name}@example.com")) && r.contains("ubuntu-desktop") && r.trim_end().ends_with("30m"),
+            "{r}"
+        );
+    }
+    assert!(wide.lines().next().unwrap_or_default().trim_end().ends_with("MESSAGE"), "{wide}");
+    for says in [
+        "Insufficient nvidia.com/gpu",
+        "cannot pull image",
+        "ran out of memory",
+        "no video encoder works",
+        "waiting for the desktop's Pod",
+    ] {
+        assert!(wide.contains(says), "-o wide says `{says}`: {wide}");
+    }
 }

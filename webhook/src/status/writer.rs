@@ -52,8 +52,21 @@ pub async fn run(client: Client, metrics: Arc<StatusMetrics>) -> Result<(), Writ
     let session_events = watcher(Api::<VDISession>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .reflect(session_writer)
-        .touched_objects()
-        .map(|r| r.map(|s| (s.namespace().unwrap_or_default(), s.name_any())).map_err(|e| ("VDISession", e)));
+        .applied_objects()
+        // A session is looked at when it is new or edited. A change of its status alone is not a
+        // reason: with two replicas, one that has not yet seen the Pod's latest state would
+        // otherwise answer the other's write with an older status. The Pod's events drive the
+        // rest, and the periodic pass below corrects anything else.
+        .filter_map(|r| async move {
+            match r {
+                Ok(s) => {
+                    let seen = s.status.as_ref().and_then(|st| st.observed_generation);
+                    (s.status.is_none() || seen != s.metadata.generation)
+                        .then(|| Ok((s.namespace().unwrap_or_default(), s.name_any())))
+                }
+                Err(e) => Some(Err(("VDISession", e))),
+            }
+        });
     let pod_events = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default().labels(labels::SESSION))
         .default_backoff()
         .reflect(pod_writer)
@@ -78,17 +91,17 @@ pub async fn run(client: Client, metrics: Arc<StatusMetrics>) -> Result<(), Writ
     };
     let mut ready = std::pin::pin!(ready);
     let mut is_ready = false;
+    let mut resync = tokio::time::interval(RESYNC);
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = &mut ready, if !is_ready => {
                 is_ready = true;
-                let all: Vec<Key> =
-                    state.sessions.state().iter().map(|s| (s.namespace().unwrap_or_default(), s.name_any())).collect();
-                tracing::info!(sessions = all.len(), "caches ready; bringing every status up to date");
-                for k in all {
-                    state.reconcile(k).await;
-                }
+                resync.reset();
+                tracing::info!(sessions = state.sessions.state().len(), "caches ready; bringing every status up to date");
+                state.reconcile_all().await;
             }
+            _ = resync.tick(), if is_ready => state.reconcile_all().await,
             event = events.next() => match event {
                 None => break,
                 Some(Err((what, e))) => tracing::warn!(watch = what, error = %e, "watch error; retrying"),
@@ -100,7 +113,19 @@ pub async fn run(client: Client, metrics: Arc<StatusMetrics>) -> Result<(), Writ
     Err(WriterError::WatchEnded("VDISession or Pod"))
 }
 
+/// How often every session is looked at even without an event (a status changed by hand, a write
+/// that raced another replica's).
+const RESYNC: Duration = Duration::from_secs(300);
+
 impl State {
+    async fn reconcile_all(&mut self) {
+        let all: Vec<Key> =
+            self.sessions.state().iter().map(|s| (s.namespace().unwrap_or_default(), s.name_any())).collect();
+        for k in all {
+            self.reconcile(k).await;
+        }
+    }
+
     async fn reconcile(&mut self, key: Key) {
         let (ns, name) = &key;
         let Some(session) = self.sessions.get(&ObjectRef::new(name).within(ns)) else {
