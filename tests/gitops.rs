@@ -259,3 +259,36 @@ fn every_object_of_a_sharded_render_has_exactly_one_owner() {
     }
     assert_one_owner(&owners, &everything, "Flux");
 }
+
+/// The Argo CD plugin's discovery matches a folder that holds a VDISession and nothing else, and
+/// its generate step never prints an empty stream for a prune to act on.
+#[test]
+fn the_argo_cd_plugin_finds_only_sessions_and_never_prints_an_empty_stream() {
+    let cmp = yaml_docs(&std::fs::read_to_string(repo().join("examples/argocd/cmp-plugin.yaml")).expect("read"));
+    let plugin = yaml_docs(cmp[0]["data"]["plugin.yaml"].as_str().expect("plugin.yaml"));
+    let find: Vec<String> =
+        serde_json::from_value(plugin[0]["spec"]["discover"]["find"]["command"].clone()).expect("command");
+    let discover = |dir: &Path| {
+        let out = run(Command::new(&find[0]).args(&find[1..]).current_dir(dir));
+        assert!(out.status.success(), "{:?}", text(&out));
+        !text(&out).0.trim().is_empty()
+    };
+    assert!(discover(&repo().join("examples")), "a repository with sessions is the plugin's");
+    assert!(!discover(&repo().join("examples/webhook")), "other YAML is not");
+    assert!(!discover(&repo().join("examples/templates")), "templates alone are not");
+
+    let generate: Vec<String> =
+        serde_json::from_value(plugin[0]["spec"]["generate"]["command"].clone()).expect("command");
+    assert_eq!(generate[0], "timeout", "bounded: {generate:?}");
+    let empty = tempfile::tempdir().expect("tempdir");
+    std::fs::write(empty.path().join("t.yaml"), template_yaml("t")).expect("write");
+    let out = run(Command::new(bin("vdi-render")).arg("render").arg(empty.path()));
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.is_empty() && stderr.contains("no VDISession found") && stderr.contains("--allow-empty"),
+        "{stderr}"
+    );
+    let out = run(Command::new(bin("vdi-render")).arg("render").arg(empty.path()).arg("--allow-empty"));
+    assert!(out.status.success() && text(&out).0.contains("kind: VDITemplate"), "{:?}", text(&out));
+}
