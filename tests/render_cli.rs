@@ -73,6 +73,7 @@ fn stdout_is_only_yaml_and_secrets_have_no_value() {
     for kind in ["Pod", "Service", "PersistentVolumeClaim", "Secret", "ServiceAccount", "NetworkPolicy", "Ingress"] {
         assert_eq!(kinds.iter().filter(|k| **k == kind).count(), 5, "{kind} per session");
     }
+    assert!(!stdout.contains("SHARED_SECRET") && !stdout.contains("coturn-auth"), "no platform secret is referenced");
     for d in docs.iter().filter(|d| d["kind"] == "Secret") {
         assert!(d.get("data").is_none() && d.get("stringData").is_none(), "a rendered Secret carries no value: {d:?}");
     }

@@ -27,7 +27,7 @@ pub mod resize;
 pub mod session;
 pub mod settings;
 pub mod signalling;
-pub mod turn;
+pub use vdi_crds::turn;
 
 /// GStreamer did not initialise or the agent's own elements did not register.
 #[derive(Debug, thiserror::Error)]

@@ -22,6 +22,10 @@ pub const URL_ANNOTATION: &str = "vdi.kasm.io/url";
 /// inject the same limit the renderer would.
 pub const GPU_ANNOTATION: &str = "vdi.kasm.io/gpu";
 
+/// Annotation on the session Secret with the session's timeout in seconds: the webhook mints the
+/// session's TURN credentials valid for that long.
+pub const TIMEOUT_ANNOTATION: &str = "vdi.kasm.io/timeout-seconds";
+
 /// Value of `app.kubernetes.io/name`.
 pub const NAME_VALUE: &str = "vdi-session";
 /// Value of `app.kubernetes.io/managed-by`.

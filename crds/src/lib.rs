@@ -12,6 +12,7 @@ pub mod pod;
 pub mod quantity;
 pub mod session;
 pub mod template;
+pub mod turn;
 
 pub use defaults::{ResolvedSession, resolve};
 pub use duration::Duration;

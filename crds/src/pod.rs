@@ -1,6 +1,6 @@
 //! What a session Pod must contain, in one place: `/dev/shm` in memory, `/dev/dri` and the
-//! `nvidia.com/gpu` limit when the session has GPUs, the password from the session Secret, and
-//! the display and audio environment. The renderer calls [`ensure`] on the Pods it builds; the
+//! GPU limit when the session has GPUs, the password and the session's TURN pair from the session
+//! Secret, and the display and audio environment. The renderer calls [`ensure`] on the Pods it builds; the
 //! webhook calls it at admission and answers with the difference, so a rendered Pod passes
 //! admission with an empty patch. [`check`] is the matching safety validation.
 
@@ -14,7 +14,7 @@ use k8s_openapi::{
     apimachinery::pkg::api::resource::Quantity,
 };
 
-use crate::{FieldErrors, labels, names};
+use crate::{FieldErrors, labels, names, turn};
 
 /// Size of the in-memory `/dev/shm` (browsers and GPU drivers need more than the 64 MiB default).
 pub const SHM_SIZE: &str = "2Gi";
@@ -146,18 +146,23 @@ pub fn ensure(pod: &mut Pod, needs: &PodNeeds) -> bool {
     }
 
     let c = &mut spec.containers[idx];
-    changed |= ensure_env(c, PASSWORD_ENV, || EnvVar {
-        name: PASSWORD_ENV.into(),
+    let from_secret = |env: &str, key: &str, optional: bool| EnvVar {
+        name: env.into(),
         value_from: Some(EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
                 name: names::auth_secret(&needs.session),
-                key: PASSWORD_KEY.into(),
-                optional: Some(false),
+                key: key.into(),
+                optional: Some(optional),
             }),
             ..Default::default()
         }),
         ..Default::default()
-    });
+    };
+    changed |= ensure_env(c, PASSWORD_ENV, || from_secret(PASSWORD_ENV, PASSWORD_KEY, false));
+    // The session's own TURN pair, minted by the webhook (which alone holds the TURN shared
+    // secret) when the platform has a TURN server: optional, as a platform without one has none.
+    changed |= ensure_env(c, turn::USERNAME_ENV, || from_secret(turn::USERNAME_ENV, turn::USERNAME_KEY, true));
+    changed |= ensure_env(c, turn::PASSWORD_ENV, || from_secret(turn::PASSWORD_ENV, turn::PASSWORD_KEY, true));
     changed |= ensure_env(c, "DISPLAY", || literal("DISPLAY", DISPLAY));
     changed |= ensure_env(c, "PULSE_SERVER", || literal("PULSE_SERVER", PULSE_SERVER));
     if needs.gpu > 0 {

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::{
     api::{
         core::v1::{
-            Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, LocalObjectReference, PersistentVolumeClaim,
+            Container, ContainerPort, EnvVar, HTTPGetAction, LocalObjectReference, PersistentVolumeClaim,
             PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, Probe,
-            ResourceRequirements, SeccompProfile, Secret, SecretKeySelector, SecurityContext, Service, ServiceAccount,
-            ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+            ResourceRequirements, SeccompProfile, Secret, SecurityContext, Service, ServiceAccount, ServicePort,
+            ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
         },
         networking::v1::{
             HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend,
@@ -92,20 +92,6 @@ pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
             env("SELKIES_TURN_PROTOCOL", t.protocol.clone()),
             env("SELKIES_TURN_TLS", t.tls.to_string()),
         ]);
-        if let Some(r) = &t.shared_secret_ref {
-            env_vars.push(EnvVar {
-                name: "SELKIES_TURN_SHARED_SECRET".into(),
-                value_from: Some(EnvVarSource {
-                    secret_key_ref: Some(SecretKeySelector {
-                        name: r.name.clone(),
-                        key: r.key.clone(),
-                        optional: Some(false),
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            });
-        }
     }
     let probe = |path: &str, period: i32, failures: i32| Probe {
         http_get: Some(HTTPGetAction {
@@ -220,7 +206,10 @@ pub fn render(s: &ResolvedSession, defaulted: &VDISession, settings: &Settings, 
         }));
     }
     let mut secret_meta = meta(s, names::auth_secret(&s.name), labels::COMPONENT_AUTH, url);
-    gitops::annotate(secret_meta.annotations.get_or_insert_with(BTreeMap::new), &gitops::SECRET);
+    let annotations = secret_meta.annotations.get_or_insert_with(BTreeMap::new);
+    gitops::annotate(annotations, &gitops::SECRET);
+    // The webhook makes the session's TURN credentials last as long as the session may.
+    annotations.insert(labels::TIMEOUT_ANNOTATION.into(), s.timeout.as_secs().to_string());
     docs.push(yaml(&Secret { metadata: secret_meta, type_: Some("Opaque".into()), ..Default::default() }));
     let mut home_meta = meta(s, names::home_claim(&s.name), "home", url);
     if !settings.home.delete_with_session {

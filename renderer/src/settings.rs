@@ -179,7 +179,8 @@ pub struct HomeSettings {
     pub delete_with_session: bool,
 }
 
-/// TURN server for the agents (`SELKIES_TURN_*`). The shared secret is referenced, never copied.
+/// TURN server for the agents (`SELKIES_TURN_*`). The shared secret is never in a session's
+/// namespace: vdi-webhook holds it and writes each session its own credentials.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct TurnSettings {
@@ -191,24 +192,12 @@ pub struct TurnSettings {
     pub protocol: String,
     /// TURN over TLS.
     pub tls: bool,
-    /// Secret (in each session namespace) holding the TURN REST shared secret.
-    pub shared_secret_ref: Option<SecretRef>,
 }
 
 impl Default for TurnSettings {
     fn default() -> Self {
-        Self { host: None, port: 3478, protocol: "udp".into(), tls: false, shared_secret_ref: None }
+        Self { host: None, port: 3478, protocol: "udp".into(), tls: false }
     }
-}
-
-/// A key of a Secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecretRef {
-    /// Secret name.
-    pub name: String,
-    /// Key in the Secret.
-    pub key: String,
 }
 
 impl Settings {

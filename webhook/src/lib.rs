@@ -42,6 +42,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Extended resource of one GPU (the renderer's `gpu.resourceName` setting).
     pub gpu_resource: String,
+    /// The TURN shared secret, when the platform has a TURN server: each session Secret gets its
+    /// own TURN credentials minted with it.
+    pub turn_secret: Option<Arc<mutate::TurnSecret>>,
 }
 
 /// The admission server's routes: `POST /mutate`, `POST /validate`, `GET /healthz`,

@@ -42,6 +42,11 @@ struct Cli {
     /// (`nvidia.com/gpu.shared` when the device plugin renames time-sliced GPUs).
     #[arg(long, env = "VDI_WEBHOOK_GPU_RESOURCE_NAME", default_value = vdi_crds::pod::GPU_RESOURCE)]
     gpu_resource_name: String,
+    /// File holding the TURN REST shared secret (coturn's static-auth-secret), for example a
+    /// mounted Secret: each session Secret then gets its own TURN credentials, valid until the
+    /// session's deadline. The secret stays in the webhook's namespace.
+    #[arg(long, env = "VDI_WEBHOOK_TURN_SHARED_SECRET_FILE")]
+    turn_shared_secret_file: Option<PathBuf>,
     /// Threads serving connections, each with its own runtime [default: the CPUs this process
     /// may use].
     #[arg(long, env = "VDI_WEBHOOK_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -91,7 +96,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         t
     };
-    let state = AppState { templates, metrics, gpu_resource: cli.gpu_resource_name.clone() };
+    let turn_secret = match &cli.turn_shared_secret_file {
+        None => None,
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let trimmed = bytes.trim_ascii().to_vec();
+            anyhow::ensure!(!trimmed.is_empty(), "{} is empty: no TURN shared secret", path.display());
+            Some(Arc::new(vdi_webhook::mutate::TurnSecret(trimmed)))
+        }
+    };
+    tracing::info!(turn = turn_secret.is_some(), "session TURN credentials");
+    let state = AppState { templates, metrics, gpu_resource: cli.gpu_resource_name.clone(), turn_secret };
 
     let listener =
         tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;

@@ -13,7 +13,7 @@ use k8s_openapi::{
 use kube::core::admission::Operation;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, value::RawValue};
-use vdi_crds::{VDISession, defaults, pod};
+use vdi_crds::{VDISession, defaults, labels, pod, turn};
 
 use crate::{
     AppState,
@@ -46,7 +46,11 @@ pub fn mutate(state: &AppState, target: Target, req: &mut Request<'_>) -> Decisi
         (Target::SessionPod, true) => session_pod(req, &state.gpu_resource),
         (Target::Session | Target::SessionSecret, _) => {
             let Some(raw) = req.object() else { return Decision::allow() };
-            if target == Target::Session { session(state, raw) } else { session_secret(req, raw) }
+            if target == Target::Session {
+                session(state, raw)
+            } else {
+                session_secret(req, raw, state.turn_secret.as_deref())
+            }
         }
         _ => return Decision::allow(),
     };
@@ -138,33 +142,78 @@ fn pod_patch(req: &Request<'_>, mut after: Pod, gpu_resource: &str) -> Result<js
     Ok(json_patch::diff(&to_json(&before), &to_json(&after)))
 }
 
-/// True when the Secret carries a password (in `data` or `stringData`).
-pub fn has_password(secret: &Secret) -> bool {
-    secret.data.as_ref().is_some_and(|d| d.contains_key(pod::PASSWORD_KEY))
-        || secret.string_data.as_ref().is_some_and(|d| d.contains_key(pod::PASSWORD_KEY))
+fn has_key(secret: &Secret, key: &str) -> bool {
+    secret.data.as_ref().is_some_and(|d| d.contains_key(key))
+        || secret.string_data.as_ref().is_some_and(|d| d.contains_key(key))
 }
 
-fn session_secret(req: &Request<'_>, raw: &RawValue) -> Result<Result<json_patch::Patch, String>, NotOurs> {
+/// True when the Secret carries a password (in `data` or `stringData`).
+pub fn has_password(secret: &Secret) -> bool {
+    has_key(secret, pod::PASSWORD_KEY)
+}
+
+fn session_secret(
+    req: &Request<'_>,
+    raw: &RawValue,
+    turn: Option<&TurnSecret>,
+) -> Result<Result<json_patch::Patch, String>, NotOurs> {
     Ok(match session_object(raw, Target::SessionSecret, "Secret", |j| serde_json::from_str::<Secret>(j))? {
-        Ok(before) => secret_patch(req, before),
+        Ok(before) => secret_patch(req, before, turn),
         Err(e) => Err(e),
     })
 }
 
-fn secret_patch(req: &Request<'_>, before: Secret) -> Result<json_patch::Patch, String> {
-    if has_password(&before) {
-        return Ok(json_patch::Patch(Vec::new()));
+/// The TURN REST shared secret (coturn's `static-auth-secret`). Only the webhook holds it; it is
+/// never printed.
+pub struct TurnSecret(pub Vec<u8>);
+
+impl std::fmt::Debug for TurnSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TurnSecret(<redacted>)")
     }
-    // An update that drops an existing password is for validation to refuse, not to paper over
-    // with a new one.
-    if req.operation == Operation::Update {
-        let old: Option<Secret> = req.old_object().and_then(|o| typed(o, "old Secret").ok());
-        if old.as_ref().is_some_and(has_password) {
-            return Ok(json_patch::Patch(Vec::new()));
-        }
-    }
-    let secret = password::generate().map_err(|e| format!("the OS random source failed: {e}"))?;
+}
+
+fn secret_patch(req: &Request<'_>, before: Secret, turn: Option<&TurnSecret>) -> Result<json_patch::Patch, String> {
+    // What the Secret had before this request: a value is never replaced, and an update that
+    // drops one is for validation to refuse, not to paper over with a new one.
+    let old: Option<Secret> = if req.operation == Operation::Update {
+        req.old_object().and_then(|o| typed(o, "old Secret").ok())
+    } else {
+        None
+    };
+    let had = |key: &str| has_key(&before, key) || old.as_ref().is_some_and(|o| has_key(o, key));
     let mut after = before.clone();
-    after.data.get_or_insert_with(BTreeMap::new).insert(pod::PASSWORD_KEY.into(), ByteString(secret.into_bytes()));
+    if !had(pod::PASSWORD_KEY) {
+        let secret = password::generate().map_err(|e| format!("the OS random source failed: {e}"))?;
+        after.data.get_or_insert_with(BTreeMap::new).insert(pod::PASSWORD_KEY.into(), ByteString(secret.into_bytes()));
+    }
+    if let Some(turn) = turn
+        && !had(turn::USERNAME_KEY)
+        && !had(turn::PASSWORD_KEY)
+    {
+        let c = session_turn(&before, turn);
+        let data = after.data.get_or_insert_with(BTreeMap::new);
+        data.insert(turn::USERNAME_KEY.into(), ByteString(c.username.into_bytes()));
+        data.insert(turn::PASSWORD_KEY.into(), ByteString(c.password.into_bytes()));
+    }
     Ok(diff(&before, &after))
+}
+
+/// The session's own TURN pair, valid until the session's deadline (its timeout from now, as the
+/// renderer annotated the Secret; the default timeout when it did not).
+fn session_turn(secret: &Secret, turn: &TurnSecret) -> turn::Credentials {
+    let meta = &secret.metadata;
+    let annotation = |k: &str| meta.annotations.as_ref().and_then(|a| a.get(k));
+    let default_secs = defaults::DEFAULT_TIMEOUT.parse::<vdi_crds::Duration>().map_or(8 * 3600, |d| d.as_secs());
+    let secs = annotation(labels::TIMEOUT_ANNOTATION)
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|s| (1..=defaults::MAX_TIMEOUT_SECS).contains(s))
+        .unwrap_or(default_secs);
+    let user = annotation(labels::USER_ANNOTATION)
+        .or_else(|| meta.labels.as_ref().and_then(|l| l.get(labels::SESSION)))
+        .cloned()
+        .unwrap_or_default();
+    // coturn splits the user name at the first ':' after the expiry; keep the user's part clean.
+    let user: String = user.chars().filter(|c| !c.is_control() && *c != ':').collect();
+    turn::mint_now(&turn.0, &user, std::time::Duration::from_secs(secs.unsigned_abs()))
 }

@@ -35,6 +35,7 @@ fn state() -> AppState {
         templates: Templates::fixed([t]),
         metrics: std::sync::Arc::new(Metrics::new()),
         gpu_resource: vdi_crds::pod::GPU_RESOURCE.into(),
+        turn_secret: None,
     }
 }
 
@@ -316,6 +317,61 @@ async fn secret_gets_a_random_typable_password_once() {
     let denied = post("/validate", &drop).await;
     assert_eq!(denied["allowed"], false);
     assert!(denied["status"]["message"].as_str().expect("message").contains("removes `password`"));
+}
+
+/// With the TURN shared secret (which only the webhook holds), each session Secret gets its own
+/// TURN REST pair, valid until the session's deadline and accepted by coturn's recipe; an
+/// existing pair is never replaced.
+#[tokio::test]
+async fn secret_gets_its_own_turn_credentials_until_the_sessions_deadline() {
+    let mut with_turn = state();
+    with_turn.turn_secret = Some(std::sync::Arc::new(vdi_webhook::mutate::TurnSecret(b"platform-secret".to_vec())));
+    let mut object = secret(None);
+    object["metadata"]["annotations"] =
+        json!({"vdi.kasm.io/timeout-seconds": "36000", "vdi.kasm.io/user": "alice@example.com"});
+    let ask = |object: Value, old: Value, op: &'static str| {
+        let state = with_turn.clone();
+        async move {
+            let r = review(op, "", "Secret", "secrets", object, old, false);
+            let (status, body) = call(state, "/mutate", serde_json::to_vec(&r).expect("json")).await;
+            assert_eq!(status, StatusCode::OK);
+            let v: Value = serde_json::from_slice(&body).expect("json");
+            v["response"].clone()
+        }
+    };
+    let filled = patched(&ask(object.clone(), Value::Null, "CREATE").await, &object);
+    let decode = |v: &Value| {
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(v.as_str().expect("set")).expect("b64"))
+            .expect("utf8")
+    };
+    let username = decode(&filled["data"]["turn-username"]);
+    let password = decode(&filled["data"]["turn-password"]);
+    assert!(filled["data"]["password"].is_string(), "the session password too");
+    let (expiry, user) = username.split_once(':').expect("EXPIRY:USER");
+    assert_eq!(user, "alice@example.com");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let expiry: u64 = expiry.parse().expect("unix time");
+    assert!((now + 36_000 - 5..=now + 36_000 + 5).contains(&expiry), "valid for the session's 10h: {expiry} vs {now}");
+    let expected = vdi_crds::turn::mint(
+        b"platform-secret",
+        "alice@example.com",
+        expiry - 36_000,
+        std::time::Duration::from_secs(36_000),
+    );
+    assert_eq!((username.as_str(), password.as_str()), (expected.username.as_str(), expected.password.as_str()));
+    assert!(!filled.to_string().contains("platform-secret"), "the shared secret itself is never written");
+
+    // A Secret that has its pair keeps it, on create and on update.
+    let response = ask(filled.clone(), Value::Null, "CREATE").await;
+    assert!(response.get("patch").is_none_or(Value::is_null), "{response}");
+    let response = ask(filled.clone(), filled.clone(), "UPDATE").await;
+    assert!(response.get("patch").is_none_or(Value::is_null), "{response}");
+    // Without a shared secret (no TURN server), no pair.
+    let plain = patched(
+        &post("/mutate", &review("CREATE", "", "Secret", "secrets", object.clone(), Value::Null, false)).await,
+        &object,
+    );
+    assert!(plain["data"].get("turn-username").is_none());
 }
 
 fn session(user: &str, template: &str, resources: Value, timeout: Option<&str>) -> Value {

@@ -117,6 +117,7 @@ async fn templates_follow_the_cluster_through_a_watch() {
         templates: templates.clone(),
         metrics: Arc::new(Metrics::new()),
         gpu_resource: vdi_crds::pod::GPU_RESOURCE.into(),
+        turn_secret: None,
     };
 
     // Not ready (and /readyz says so) until the first list is in the cache.

@@ -1,7 +1,8 @@
 //! TURN credentials the TURN REST way (coturn's `use-auth-secret`): user name `EXPIRY:USER`,
-//! password the base64 HMAC-SHA1 of the user name keyed with the shared secret. The agent mints a
-//! short-lived pair per viewer session and hands the browser only that pair; the secret never
-//! leaves the agent.
+//! password the base64 HMAC-SHA1 of the user name keyed with the shared secret. In a cluster the
+//! webhook alone holds the shared secret: it mints one pair per session, valid until the
+//! session's deadline, into the session's Secret, and the agent hands the browser that pair. Only
+//! a standalone agent (no webhook) mints its own.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +34,15 @@ pub fn mint(secret: &[u8], user: &str, now_unix: u64, lifetime: Duration) -> Cre
     let password = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     Credentials { username, password }
 }
+
+/// Key of the TURN user name in the session Secret.
+pub const USERNAME_KEY: &str = "turn-username";
+/// Key of the TURN password in the session Secret.
+pub const PASSWORD_KEY: &str = "turn-password";
+/// Environment variable the agent reads the TURN user name from (Selkies-GStreamer's name).
+pub const USERNAME_ENV: &str = "SELKIES_TURN_USERNAME";
+/// Environment variable the agent reads the TURN password from (Selkies-GStreamer's name).
+pub const PASSWORD_ENV: &str = "SELKIES_TURN_PASSWORD";
 
 /// Mints credentials starting now.
 pub fn mint_now(secret: &[u8], user: &str, lifetime: Duration) -> Credentials {
