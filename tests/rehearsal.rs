@@ -1,0 +1,33 @@
+//! The rehearsal (scripts/rehearse) in the test suite: from a git commit to a desktop in the
+//! browser with the real renderer, webhook over TLS, podman's `kube play` running the images
+//! scripts/build-images made, headless Chromium, and vdi-status's view of the Pod. The suite
+//! runs it with the debug binaries and the slim desktop (scripts/test builds them first); each
+//! step the script names must hold, or it fails with the reason.
+
+use std::process::Command;
+
+use vdi_e2e::{repo, run, text};
+
+#[test]
+fn from_a_git_commit_to_a_desktop_in_the_browser() {
+    let out = run(Command::new(repo().join("scripts/rehearse")).args(["--profile", "dev", "--flavor", "slim"]));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "the rehearsal failed:\n{stderr}");
+    for step in [
+        "1. the hook refused the stale commit and took the rendered one",
+        "2. vdi-webhook (TLS) filled the Secret (password, TURN pair) and passed the Pod unchanged",
+        "3. podman kube play started the Pod",
+        "the panel is in the picture",
+        "typed into a terminal arrived",
+        "vdi-status's view of the Pod: Running",
+        "5. only the session's file left the rendered folder; kube down stopped it; its home volume stays",
+    ] {
+        assert!(stderr.contains(step), "step `{step}` missing:\n{stderr}");
+    }
+    let ms: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("kube_play_to_first_frame_ms="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no first-frame time in {stdout}"));
+    assert!(ms > 0, "a first frame was seen");
+}
