@@ -3,8 +3,6 @@
 //! on the same pipeline clock so the browser keeps them in sync. Without a reachable PulseAudio
 //! the agent streams video alone and says why, once.
 
-use std::time::Duration;
-
 use gst::prelude::*;
 
 /// The audio branch of a viewer's pipeline, ending at webrtcbin's next sink pad.
@@ -22,25 +20,36 @@ pub fn fragment(server: &str, bitrate_bps: u32, webrtc: &str) -> String {
     )
 }
 
-/// Checks that PulseAudio at `server` answers and its default sink's monitor delivers samples.
+/// Checks that PulseAudio at `server` answers and the default sink's monitor can be recorded: the
+/// recording stream is opened (which is where an unreachable server or a missing monitor fails),
+/// not waited on for samples. A null sink with nothing playing renders its first block of silence
+/// only after its idle latency (2 s), which a viewer does not notice but a start-up probe did.
 pub fn probe(server: &str) -> Result<(), String> {
-    let desc = format!(
-        "pulsesrc server=\"{server}\" device=@DEFAULT_MONITOR@ num-buffers=2 ! audio/x-raw,rate=48000,channels=2 ! fakesink"
-    );
+    let desc =
+        format!("pulsesrc server=\"{server}\" device=@DEFAULT_MONITOR@ ! audio/x-raw,rate=48000,channels=2 ! fakesink");
     let pipeline = gst::parse::launch(&desc).map_err(|e| format!("cannot build the probe: {e}"))?;
     let bus = pipeline.bus().ok_or("the probe has no bus")?;
-    pipeline.set_state(gst::State::Playing).map_err(|_| format!("PulseAudio at {server} does not answer"))?;
-    let result = match bus.timed_pop_filtered(
-        gst::ClockTime::from_mseconds(Duration::from_secs(3).as_millis() as u64),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    ) {
-        Some(msg) => match msg.view() {
-            gst::MessageView::Eos(_) => Ok(()),
-            gst::MessageView::Error(e) => Err(format!("PulseAudio at {server}: {}", e.error())),
-            _ => Err("unexpected message".into()),
-        },
-        None => Err(format!("PulseAudio at {server} delivered no sound within 3 s")),
-    };
+    let opened = pipeline.set_state(gst::State::Paused);
+    // The state change is synchronous for pulsesrc; an error during it is on the bus already.
+    let error = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(50), &[gst::MessageType::Error]);
     let _ = pipeline.set_state(gst::State::Null);
-    result
+    match (opened, error) {
+        (_, Some(msg)) => match msg.view() {
+            gst::MessageView::Error(e) => Err(format!("PulseAudio at {server}: {}", e.error())),
+            _ => Err(format!("PulseAudio at {server} does not answer")),
+        },
+        (Err(_), None) => Err(format!("PulseAudio at {server} does not answer")),
+        (Ok(_), None) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A server that is not there is refused, and named: the agent then streams video alone.
+    #[test]
+    fn an_unreachable_server_is_refused() {
+        crate::init_gstreamer().expect("gstreamer");
+        let err = super::probe("unix:/nonexistent/pulse/native").expect_err("no server there");
+        assert!(err.contains("unix:/nonexistent/pulse/native"), "{err}");
+    }
 }
