@@ -121,6 +121,9 @@ pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
                 settings.image_pull_secrets.iter().map(|n| LocalObjectReference { name: n.clone() }).collect()
             }),
             security_context: Some(PodSecurityContext {
+                // The desktop and the agent run as the image's unprivileged user; an image that
+                // would run as root does not start.
+                run_as_non_root: Some(true),
                 fs_group: Some(1000),
                 seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
                 ..Default::default()
