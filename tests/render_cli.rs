@@ -386,3 +386,43 @@ fn shared_gpus_name_their_resource_and_refuse_more_than_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).1.contains("gpu.resourceName"), "{:?}", text(&out));
 }
+
+/// Hostile input gets an error naming the file and line, never a crash: 3,000 levels of block
+/// nesting overflowed the parsers' stack (SIGABRT) and 50,000 flow levels kept it parsing for
+/// more than 20 s, both after a document with an ordinary error.
+#[test]
+fn deeply_nested_documents_are_refused_not_crashed_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad_session = "apiVersion: vdi.kasm.io/v1alpha1\nkind: VDISession\nmetadata:\n  name: a\nspec:\n  user: nope\n  template: t\n---\n";
+    let block: String = (0..3000).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+    let flow = format!("a: {}1{}\n", "{a: ".repeat(50_000), "}".repeat(50_000));
+    for (name, body) in [("block", block), ("flow", flow)] {
+        write(dir.path(), &format!("{name}/h.yaml"), &format!("{bad_session}{body}"));
+        let out = run(Command::new(bin("vdi-render")).arg("render").arg(dir.path().join(name)));
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: exit 1, not a signal: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(stderr.contains("h.yaml:") && stderr.contains("nested more than 100 levels"), "{name}: {stderr}");
+    }
+}
+
+/// With the default URL pattern, session `a-b` in namespace `c` and session `a` in namespace
+/// `b-c` would get the same host, and one tenant the other's traffic; a host label over 63
+/// characters is no host at all.
+#[test]
+fn sessions_cannot_share_a_host_or_have_a_label_too_long() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "in/t.yaml", &template_yaml("t"));
+    write(dir.path(), "in/s.yaml", &format!("{}---\n{}", session_yaml("a-b", "c", "t"), session_yaml("a", "b-c", "t")));
+    let out = run(Command::new(bin("vdi-render")).arg("render").arg(dir.path().join("in")));
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("a-b-c.vdi.example.com is also session"), "{stderr}");
+
+    let long = "s".repeat(40);
+    write(dir.path(), "in/s.yaml", &session_yaml(&long, &"n".repeat(40), "t"));
+    let out = run(Command::new(bin("vdi-render")).arg("render").arg(dir.path().join("in")));
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("81 characters (at most 63)") && stderr.contains("s.yaml:"), "{stderr}");
+}

@@ -117,6 +117,14 @@ pub fn read(files: &[PathBuf], schemas: &Schemas) -> Input {
 
 fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
     let mut diags = Vec::new();
+    if let Ok(meta) = std::fs::metadata(file)
+        && meta.len() > crate::yaml::MAX_FILE_BYTES as u64
+    {
+        let mib = crate::yaml::MAX_FILE_BYTES >> 20;
+        let message = format!("is {} bytes; files over {mib} MiB are refused", meta.len());
+        input.diagnostics.push(diag(file, None, None, None, message));
+        return;
+    }
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
@@ -130,6 +138,11 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
             return;
         }
     };
+    // Before any parser: a document nested too deep gets one error, never a crash.
+    if let Err((line, why)) = crate::yaml::check_depth(&text) {
+        input.diagnostics.push(diag(file, Some(Pos { line, col: 1 }), None, None, why));
+        return;
+    }
     // Located lazily: only files with problems pay for the position index.
     let mut locations: Option<Locations> = None;
     let mut locate = |doc: usize, ptr: &str| -> Option<Pos> {

@@ -82,6 +82,8 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Rendered, Diagno
     }
 
     let mut resolved = Vec::new();
+    // Host → the session that has it: two sessions on one host would share their traffic.
+    let mut hosts: BTreeMap<String, String> = BTreeMap::new();
     let mut seen: BTreeMap<(String, String), Origin> = BTreeMap::new();
     let mut sessions = std::mem::take(&mut input.sessions);
     sessions.sort_by(|a, b| (&a.1.file, a.1.doc).cmp(&(&b.1.file, b.1.doc)));
@@ -110,7 +112,11 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Rendered, Diagno
                     FieldErrors(vec![vdi_crds::FieldError::new("spec.resources.gpu", shared_gpu::message(r.gpu))]);
                 report(&mut input, &origin, object, errs)
             }
-            Ok(r) => match url.render(&r) {
+            Ok(r) => match url
+                .render(&r)
+                .map_err(|e| format!("settings urlTemplate {e}"))
+                .and_then(|link| check_host(&link, &r, &mut hosts).map(|()| link))
+            {
                 Ok(link) => {
                     let mut session = s;
                     defaults::fill_defaults(&mut session, template);
@@ -120,7 +126,7 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Rendered, Diagno
                     &mut input,
                     &origin,
                     object,
-                    FieldErrors(vec![vdi_crds::FieldError::new("", format!("settings urlTemplate {e}"))]),
+                    FieldErrors(vec![vdi_crds::FieldError::new("metadata.name", e)]),
                 ),
             },
         }
@@ -142,4 +148,25 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Rendered, Diagno
         })
         .collect();
     Ok(Rendered { cluster, sessions })
+}
+
+/// Refuses a URL whose host another session has, or with a DNS label over 63 characters.
+fn check_host(link: &str, r: &vdi_crds::ResolvedSession, hosts: &mut BTreeMap<String, String>) -> Result<(), String> {
+    let Some(host) = template::host_of(link) else { return Ok(()) };
+    if let Some(label) = host.split('.').find(|l| l.len() > 63) {
+        return Err(format!(
+            "its URL {link} has the DNS label `{label}` of {} characters (at most 63): shorten the session or namespace name, or change settings urlTemplate",
+            label.len()
+        ));
+    }
+    let me = format!("{}/{}", r.namespace, r.name);
+    match hosts.get(&host) {
+        Some(other) if *other != me => Err(format!(
+            "its URL host {host} is also session {other}'s: one would receive the other's traffic. Rename one, or make settings urlTemplate tell them apart (for example with a `.` between session and namespace)"
+        )),
+        _ => {
+            hosts.insert(host, me);
+            Ok(())
+        }
+    }
 }

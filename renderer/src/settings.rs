@@ -211,6 +211,9 @@ impl Settings {
             message,
         };
         let text = std::fs::read_to_string(path).map_err(|e| vec![diag(None, None, format!("cannot read: {e}"))])?;
+        if let Err((line, why)) = crate::yaml::check_depth(&text) {
+            return Err(vec![diag(Some(Pos { line, col: 1 }), None, why)]);
+        }
         let settings: Settings = if text.trim().is_empty() {
             Settings::default()
         } else {
