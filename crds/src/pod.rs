@@ -59,9 +59,11 @@ pub struct PodNeeds {
 
 impl PodNeeds {
     /// Reads the needs from a session Pod's labels and the GPU annotation the renderer writes.
-    /// A Pod without the annotation keeps a GPU limit it already has, else gets the default.
-    /// `None` when the Pod is not a session Pod. `gpu_resource` is the cluster's GPU resource.
-    pub fn from_pod(pod: &Pod, gpu_resource: &str) -> Option<Result<Self, String>> {
+    /// A Pod without the annotation keeps a GPU limit it already has, else gets
+    /// `template_default` (the default GPU count of the template it names; 0 when it names
+    /// none): a CPU session is never given a GPU it did not ask for. `None` when the Pod is not a
+    /// session Pod. `gpu_resource` is the cluster's GPU resource.
+    pub fn from_pod(pod: &Pod, gpu_resource: &str, template_default: u32) -> Option<Result<Self, String>> {
         let session = pod.metadata.labels.as_ref()?.get(labels::SESSION)?.clone();
         let annotated = pod.metadata.annotations.as_ref().and_then(|a| a.get(labels::GPU_ANNOTATION));
         let gpu = match annotated {
@@ -74,7 +76,7 @@ impl PodNeeds {
                     )));
                 }
             },
-            None => existing_gpu_limit(pod, gpu_resource).unwrap_or(crate::defaults::DEFAULT_GPU),
+            None => existing_gpu_limit(pod, gpu_resource).unwrap_or(template_default),
         };
         Some(Ok(Self { session, gpu, gpu_resource: gpu_resource.to_owned() }))
     }

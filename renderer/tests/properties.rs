@@ -158,7 +158,7 @@ proptest! {
             prop_assert!(pod::check(p).is_empty());
             // Admission adds nothing to a rendered Pod.
             let mut again = p.clone();
-            let needs = pod::PodNeeds::from_pod(p, pod::GPU_RESOURCE).expect("session pod").expect("needs");
+            let needs = pod::PodNeeds::from_pod(p, pod::GPU_RESOURCE, 0).expect("session pod").expect("needs");
             prop_assert!(!pod::ensure(&mut again, &needs), "ensure reports no change");
             prop_assert_eq!(&again, p);
         }

@@ -393,7 +393,8 @@ fn kind_label(kind: &str) -> Cow<'static, str> {
         "Pod" => Cow::Borrowed("Pod"),
         "Secret" => Cow::Borrowed("Secret"),
         "VDISession" => Cow::Borrowed("VDISession"),
-        other => Cow::Owned(other.to_owned()),
+        // Any caller can name any kind: a label per name would grow /metrics without bound.
+        _ => Cow::Borrowed("other"),
     }
 }
 

@@ -18,7 +18,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 pub struct RequestLabels {
     /// `mutate` or `validate`.
     pub endpoint: &'static str,
-    /// Object kind (`Pod`, `Secret`, `VDISession`, ... or `invalid`).
+    /// Object kind: `Pod`, `Secret`, `VDISession`, `other` or `invalid` (a fixed set).
     pub kind: Cow<'static, str>,
     /// `CREATE`, `UPDATE`, `DELETE`, `CONNECT` or `none`.
     pub operation: &'static str,

@@ -43,7 +43,7 @@ pub fn mutate(state: &AppState, target: Target, req: &mut Request<'_>) -> Decisi
         return Decision::allow(); // DELETE and CONNECT carry no object to change.
     }
     let result = match (target, req.operation == Operation::Create) {
-        (Target::SessionPod, true) => session_pod(req, &state.gpu_resource),
+        (Target::SessionPod, true) => session_pod(req, state),
         (Target::Session | Target::SessionSecret, _) => {
             let Some(raw) = req.object() else { return Decision::allow() };
             if target == Target::Session {
@@ -120,15 +120,20 @@ fn session(state: &AppState, raw: &RawValue) -> Result<Result<json_patch::Patch,
 }
 
 /// The patch admission applies to a session Pod (empty for a Pod the renderer produced).
-pub fn session_pod(req: &mut Request<'_>, gpu_resource: &str) -> Result<Result<json_patch::Patch, String>, NotOurs> {
+pub fn session_pod(req: &mut Request<'_>, state: &AppState) -> Result<Result<json_patch::Patch, String>, NotOurs> {
     Ok(match session_pod_of(req)? {
-        Ok(pod) => pod_patch(req, pod, gpu_resource),
+        Ok(pod) => pod_patch(req, pod, state),
         Err(e) => Err(e),
     })
 }
 
-fn pod_patch(req: &Request<'_>, mut after: Pod, gpu_resource: &str) -> Result<json_patch::Patch, String> {
-    let needs = match pod::PodNeeds::from_pod(&after, gpu_resource) {
+fn pod_patch(req: &Request<'_>, mut after: Pod, state: &AppState) -> Result<json_patch::Patch, String> {
+    // Without the renderer's GPU annotation, the template the Pod names says how many GPUs it
+    // gets by default; a Pod that names no known template gets none.
+    let template =
+        after.metadata.labels.as_ref().and_then(|l| l.get(labels::TEMPLATE)).and_then(|t| state.templates.get(t));
+    let template_default = template.map_or(0, |t| defaults::TemplateDefaults::of(Some(&t)).gpu);
+    let needs = match pod::PodNeeds::from_pod(&after, &state.gpu_resource, template_default) {
         Some(Ok(needs)) => needs,
         Some(Err(e)) => return Err(e),
         None => return Ok(json_patch::Patch(Vec::new())),

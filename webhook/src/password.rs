@@ -13,9 +13,34 @@ pub fn generate() -> Result<String, getrandom::Error> {
     Ok(groups.join("-"))
 }
 
+/// Whether `p` has the generated form: 32 base32 symbols (160 bits) in groups of four. A password
+/// a person chose (`hunter2`) never has it.
+pub fn is_generated(p: &str) -> bool {
+    let groups: Vec<&str> = p.split('-').collect();
+    groups.len() == 8
+        && groups
+            .iter()
+            .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_generated_form_passes() {
+        assert!(is_generated(&generate().expect("random")));
+        for chosen in [
+            "",
+            "a",
+            "hunter2",
+            "aaaa-aaaa-aaaa-aaaa-aaaa-aaaa-aaaa",
+            "AAAA-aaaa-aaaa-aaaa-aaaa-aaaa-aaaa-aaaa",
+            "aaa1-aaaa-aaaa-aaaa-aaaa-aaaa-aaaa-aaaa",
+        ] {
+            assert!(!is_generated(chosen), "{chosen}");
+        }
+    }
 
     #[test]
     fn typable_and_unique() {

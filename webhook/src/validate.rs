@@ -10,6 +10,7 @@ use crate::{
     AppState,
     admission::{Decision, Request, Target},
     mutate::{NotOurs, has_password, session_object, session_pod_of, typed},
+    password,
 };
 
 /// The validation of one request.
@@ -82,16 +83,35 @@ fn session(
     Ok((!problems.is_empty()).then(|| problems.join("; ")))
 }
 
+/// The Secret's password as text, from `data` or `stringData`.
+fn password_of(secret: &Secret) -> Option<String> {
+    let data =
+        secret.data.as_ref().and_then(|d| d.get(pod::PASSWORD_KEY)).map(|b| String::from_utf8_lossy(&b.0).into_owned());
+    data.or_else(|| secret.string_data.as_ref().and_then(|d| d.get(pod::PASSWORD_KEY)).cloned())
+}
+
 fn secret(req: &Request<'_>, new: &Secret) -> Result<Option<String>, String> {
-    if req.operation != Operation::Update {
-        return Ok(None);
-    }
-    let Some(old) = req.old_object() else { return Ok(None) };
-    let old: Secret = typed(old, "old Secret")?;
-    Ok((has_password(&old) && !has_password(new)).then(|| {
-        format!(
+    let old: Option<Secret> = match (req.operation == Operation::Update, req.old_object()) {
+        (true, Some(o)) => Some(typed(o, "old Secret")?),
+        _ => None,
+    };
+    let (before, after) = (old.as_ref().and_then(password_of), password_of(new));
+    if let Some(old) = &old
+        && has_password(old)
+        && !has_password(new)
+    {
+        return Ok(Some(format!(
             "this update removes `{}` from the session Secret; the desktop would lose its password. Apply it without touching data (server-side apply), or delete the session",
             pod::PASSWORD_KEY
-        )
-    }))
+        )));
+    }
+    Ok(match (before, after) {
+        (Some(b), Some(a)) if a != b => Some(
+            "the session password cannot be changed by an update (nobody may choose it); delete the Secret and the session's Pod for a new one".into(),
+        ),
+        (None, Some(a)) if !password::is_generated(&a) => Some(
+            "the session password must be the one vdi-webhook generates (160 random bits); leave `password` out and it is filled in".into(),
+        ),
+        _ => None,
+    })
 }

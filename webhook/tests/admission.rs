@@ -234,6 +234,95 @@ async fn rendered_objects_pass_unchanged_with_a_renamed_gpu_resource() {
     assert_eq!(seen, (5, 5));
 }
 
+/// A session Pod without the renderer's GPU annotation and without a GPU limit gets its
+/// template's default, never a built-in one: a CPU template's Pod, or one naming no known
+/// template, gets no GPU and no /dev/dri.
+#[tokio::test]
+async fn a_pod_without_the_gpu_annotation_gets_its_templates_default_not_a_gpu() {
+    let mut cpu = VDITemplate::new(
+        "office",
+        VDITemplateSpec {
+            image: "img:1".into(),
+            display_name: None,
+            description: None,
+            resources: Some(vdi_crds::TemplateResources { default_gpu: Some(0), ..Default::default() }),
+            env: vec![],
+            home: None,
+        },
+    );
+    cpu.metadata.name = Some("office".into());
+    let mut with_cpu = state();
+    with_cpu.templates = Templates::fixed([cpu]);
+    for template in ["office", "no-such-template"] {
+        let mut pod = fixture_pod();
+        pod["metadata"]["annotations"] = json!({});
+        pod["metadata"]["labels"]["vdi.kasm.io/template"] = json!(template);
+        let r = review("CREATE", "", "Pod", "pods", pod.clone(), Value::Null, false);
+        let (status, body) = call(with_cpu.clone(), "/mutate", serde_json::to_vec(&r).expect("json")).await;
+        assert_eq!(status, StatusCode::OK);
+        let response: Value = serde_json::from_slice(&body).expect("json");
+        let out = patched(&response["response"], &pod);
+        assert!(out["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"].is_null(), "{template}: {out}");
+        assert!(!out.to_string().contains("/dev/dri"), "{template}");
+    }
+    // A GPU template's default still applies.
+    let mut pod = fixture_pod();
+    pod["metadata"]["annotations"] = json!({});
+    let out =
+        patched(&post("/mutate", &review("CREATE", "", "Pod", "pods", pod.clone(), Value::Null, false)).await, &pod);
+    assert_eq!(out["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"], "1");
+}
+
+/// Nobody chooses a session password: a Secret created with one not in the generated form is
+/// refused, and an update may not change it.
+#[tokio::test]
+async fn chosen_or_changed_passwords_are_refused() {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    for weak in ["a", "hunter2", "correct horse battery staple"] {
+        let object = secret(Some(json!({"password": b64(weak)})));
+        let denied = post("/validate", &review("CREATE", "", "Secret", "secrets", object, Value::Null, false)).await;
+        assert_eq!(denied["allowed"], false, "{weak}");
+        assert!(denied["status"]["message"].as_str().unwrap_or("").contains("160 random bits"), "{denied}");
+        let mut string_data = secret(None);
+        string_data["stringData"] = json!({"password": weak});
+        let denied =
+            post("/validate", &review("CREATE", "", "Secret", "secrets", string_data, Value::Null, false)).await;
+        assert_eq!(denied["allowed"], false, "stringData {weak}");
+    }
+    let object = secret(None);
+    let generated = patched(
+        &post("/mutate", &review("CREATE", "", "Secret", "secrets", object.clone(), Value::Null, false)).await,
+        &object,
+    );
+    let ok = post("/validate", &review("CREATE", "", "Secret", "secrets", generated.clone(), Value::Null, false)).await;
+    assert_eq!(ok["allowed"], true, "the generated one is kept: {ok}");
+    let mut changed = generated.clone();
+    changed["data"]["password"] = json!(b64("a"));
+    let denied = post("/validate", &review("UPDATE", "", "Secret", "secrets", changed, generated.clone(), false)).await;
+    assert_eq!(denied["allowed"], false);
+    assert!(denied["status"]["message"].as_str().unwrap_or("").contains("cannot be changed"), "{denied}");
+    let same = post("/validate", &review("UPDATE", "", "Secret", "secrets", generated.clone(), generated, false)).await;
+    assert_eq!(same["allowed"], true, "an update that keeps it passes");
+}
+
+/// A review's `kind` is any caller's text: /metrics keeps a fixed set of labels whatever arrives.
+#[tokio::test]
+async fn junk_kinds_do_not_grow_the_metrics() {
+    let st = state();
+    for i in 0..25 {
+        let mut r = review("CREATE", "", "Pod", "pods", fixture_pod(), Value::Null, false);
+        r["request"]["kind"]["kind"] = json!(format!("Junk{i}{}", "x".repeat(1000)));
+        let (status, _) = call(st.clone(), "/validate", serde_json::to_vec(&r).expect("json")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let res = app(st).oneshot(Request::get("/metrics").body(Body::empty()).expect("request")).await.expect("response");
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.expect("body");
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains("Junk"), "no caller-chosen label");
+    assert!(text.contains(r#"kind="other""#), "{text}");
+    assert!(text.len() < 16 * 1024, "{} bytes", text.len());
+}
+
 #[tokio::test]
 async fn cpu_only_pod_gets_no_gpu_and_no_dri() {
     let mut pod = fixture_pod();
