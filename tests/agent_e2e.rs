@@ -49,7 +49,7 @@ fn page_plays_the_display_and_input_reaches_the_x_server() {
         .expect("node");
     let deadline = Instant::now() + Duration::from_secs(30);
     let m = loop {
-        let metrics = run(Command::new("curl").args(["-s", &format!("http://{}/metrics", agent.addr)]));
+        let metrics = run(Command::new("curl").args(["-s", &format!("http://{}/metrics", agent.metrics)]));
         let m = text(&metrics).0;
         if m.contains("vdi_agent_ice_candidate{type=") {
             break m;
@@ -104,7 +104,7 @@ fn wrong_or_missing_credentials_get_401_on_page_and_websocket() {
     assert_eq!(curl(&[&format!("{base}/readyz")]), "200");
     let page = run(Command::new("curl").args(["-s", "-u", &good, &format!("{base}/")]));
     assert!(!text(&page).0.contains(PASSWORD), "the password is not in the page");
-    let metrics = run(Command::new("curl").args(["-s", &format!("{base}/metrics")]));
+    let metrics = run(Command::new("curl").args(["-s", &format!("http://{}/metrics", agent.metrics)]));
     let m = text(&metrics).0;
     assert!(m.contains(r#"vdi_agent_encoder{encoder="x264enc"} 1"#), "{m}");
     assert!(m.contains("vdi_agent_auth_failures_total 4"), "{m}");
@@ -196,7 +196,7 @@ fn capture_pacing_sweeps_the_phase_locks_and_the_picture_keeps_coming() {
     assert!(ok, "{out}\n{}", agent.log());
     assert!(out.contains("pacing    locked"), "the page sweeps the capture phase and locks: {out}");
     assert!(out.contains(r#""step":"paced","playing":true"#), "frames keep coming after the moves: {out}");
-    let metrics = run(Command::new("curl").args(["-s", &format!("http://{}/metrics", agent.addr)]));
+    let metrics = run(Command::new("curl").args(["-s", &format!("http://{}/metrics", agent.metrics)]));
     let moves: u64 = text(&metrics)
         .0
         .lines()
@@ -205,4 +205,85 @@ fn capture_pacing_sweeps_the_phase_locks_and_the_picture_keeps_coming() {
         .unwrap_or(0);
     // Seven eighths of the sweep, then the move to the best eighth (none when that is the last).
     assert!(moves >= 7, "the agent moved the real capture for each step of the sweep: {moves}\n{}", text(&metrics).0);
+}
+
+/// The attacks of a security review, against the real agent (issue 17): a page on another site
+/// opening the signalling socket with the browser's cached credentials, the page in a frame,
+/// parallel password guessing, and metrics behind the session's URL.
+#[test]
+fn hostile_clients_are_refused() {
+    let x = XServer::xvfb("640x480");
+    let agent = Agent::start(&x.display, "x264enc", &[]);
+    let base = format!("http://{}", agent.addr);
+    let good = format!("user:{PASSWORD}");
+
+    // The page: a token for its socket, and headers that keep it out of frames and caches.
+    let page = run(Command::new("curl").args(["-s", "-D", "-", "-u", &good, &format!("{base}/")]));
+    let page = text(&page).0;
+    let head = page.to_ascii_lowercase();
+    let csp = head.lines().find(|l| l.starts_with("content-security-policy:")).unwrap_or_default().to_owned();
+    assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{csp}");
+    for h in [
+        "x-frame-options: deny",
+        "x-content-type-options: nosniff",
+        "referrer-policy: no-referrer",
+        "cache-control: no-store",
+    ] {
+        assert!(head.contains(h), "{h} missing:\n{page}");
+    }
+    let token =
+        page.split(r#"name="vdi-token" content=""#).nth(1).and_then(|t| t.split('"').next()).expect("token").to_owned();
+
+    // The socket: only this page's origin, only with a token this agent issued.
+    let upgrade = |origin: &str, token: &str| {
+        let url = format!("{base}/ws?token={token}");
+        let mut args = vec![
+            "-u",
+            &good,
+            "-H",
+            "Connection: Upgrade",
+            "-H",
+            "Upgrade: websocket",
+            "-H",
+            "Sec-WebSocket-Version: 13",
+            "-H",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "--max-time",
+            "2",
+        ];
+        let origin_header = format!("Origin: {origin}");
+        if !origin.is_empty() {
+            args.extend(["-H", &origin_header]);
+        }
+        args.push(&url);
+        curl(&args)
+    };
+    assert_eq!(upgrade("https://evil.example", &token), "403", "a cross-site page");
+    assert_eq!(upgrade("null", &token), "403", "a sandboxed page");
+    assert_eq!(upgrade(&base, ""), "403", "no page token");
+    assert_eq!(upgrade(&base, "1796000000.forged"), "403", "a forged token");
+    assert_eq!(upgrade(&base, &token), "101", "the page itself");
+
+    // Metrics are not behind the page's port (the session's URL); they have a port of their own.
+    assert_eq!(curl(&[&format!("{base}/metrics")]), "404");
+    assert_eq!(curl(&[&format!("http://{}/metrics", agent.metrics)]), "200");
+
+    // Guessing: past a few failures a source waits, and its attempts are not even checked (the
+    // right password gets 429 too), while another source is not held back.
+    let guesses: Vec<_> = (0..30)
+        .map(|i| {
+            let url = format!("{base}/");
+            std::thread::spawn(move || curl(&["-u", &format!("user:guess{i}"), &url]))
+        })
+        .collect();
+    let codes: Vec<String> = guesses.into_iter().map(|g| g.join().expect("thread")).collect();
+    let refused = codes.iter().filter(|c| *c == "429").count();
+    assert!(refused >= 20, "most guesses refused unchecked: {codes:?}");
+    assert!(codes.iter().all(|c| c == "401" || c == "429"), "{codes:?}");
+    assert_eq!(curl(&["-u", &good, &format!("{base}/")]), "429", "the source waits, even with the password");
+    assert_eq!(
+        curl(&["--interface", "127.0.0.2", "-u", &good, &format!("{base}/")]),
+        "200",
+        "another source is let in"
+    );
 }

@@ -59,7 +59,7 @@ fn the_cursor_is_drawn_by_the_browser_and_not_captured() {
     let frame = &steps(&out, "frame-around-pointer")[0];
     let brightest = frame["brightest"].as_u64().unwrap_or(255);
     assert!(brightest < 60, "the frames around the pointer are the black desktop, no pointer drawn in: {out}");
-    let m = run(Command::new("curl").args(["-s", &format!("http://{}/metrics", agent.addr)]));
+    let m = run(Command::new("curl").args(["-s", &format!("http://{}/metrics", agent.metrics)]));
     assert!(!text(&m).0.contains("vdi_agent_cursor_changes_total 0\n"), "{}", text(&m).0);
 }
 

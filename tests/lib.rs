@@ -343,6 +343,8 @@ pub mod agent {
         pub proc: Logged,
         /// Where it listens.
         pub addr: SocketAddr,
+        /// Where it serves /metrics.
+        pub metrics: SocketAddr,
     }
 
     impl Agent {
@@ -353,6 +355,7 @@ pub mod agent {
                 .env("DISPLAY", display)
                 .env("SELKIES_ENCODER", encoder)
                 .env("SELKIES_BASIC_AUTH_PASSWORD", PASSWORD)
+                .env("VDI_METRICS_LISTEN", "127.0.0.1:0")
                 .env("RUST_LOG", "info")
                 .env("NO_COLOR", "1")
                 .env_remove("PULSE_SERVER");
@@ -360,8 +363,9 @@ pub mod agent {
                 cmd.env(k, v);
             }
             let proc = Logged::spawn(&mut cmd);
+            let metrics = proc.wait_for_addr("serving metrics", Duration::from_secs(30));
             let addr = proc.wait_for_addr("listening", Duration::from_secs(30));
-            Self { proc, addr }
+            Self { proc, addr, metrics }
         }
 
         /// Its log so far.

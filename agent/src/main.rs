@@ -121,6 +121,10 @@ fn fatal(log: &std::path::Path, code: u8, msg: &dyn std::fmt::Display) -> ExitCo
 
 async fn serve(agent: Arc<Agent>, addr: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let ml = tokio::net::TcpListener::bind(agent.settings.metrics_listen).await?;
+    tracing::info!(addr = %ml.local_addr()?, "serving metrics");
+    let metrics = http::metrics_app(agent.clone());
+    tokio::spawn(async move { axum::serve(ml, metrics).with_graceful_shutdown(shutdown_signal()).await });
     tracing::info!(addr = %listener.local_addr()?, "listening (HTTP)");
     let app = http::app(agent.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let shutdown_agent = agent.clone();

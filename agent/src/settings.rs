@@ -61,6 +61,23 @@ pub struct Settings {
     /// Password for HTTP Basic auth (mandatory; in the Pod it comes from the session Secret).
     #[arg(long, env = "SELKIES_BASIC_AUTH_PASSWORD", hide_env_values = true)]
     pub basic_auth_password: Option<String>,
+    /// Origins besides the page's own that may open the signalling socket (a portal that embeds
+    /// the desktop, `https://portal.example.com`), comma-separated. Default: none.
+    #[arg(long, env = "VDI_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// CSP `frame-ancestors` sources allowed to frame the page (`https://portal.example.com`),
+    /// comma-separated. Default: none (`'none'`, and `X-Frame-Options: DENY`).
+    #[arg(long, env = "VDI_FRAME_ANCESTORS", value_delimiter = ',')]
+    pub frame_ancestors: Vec<String>,
+    /// Header a trusted reverse proxy sets with the client's address (`X-Forwarded-For`): failed
+    /// sign-ins are then limited per client instead of per proxy. Only set it when every request
+    /// comes through that proxy (a client could otherwise name any address).
+    #[arg(long, env = "VDI_TRUSTED_PROXY_HEADER")]
+    pub trusted_proxy_header: Option<String>,
+    /// Address for `/metrics` (Prometheus), apart from the page's port so it is never behind the
+    /// session's URL.
+    #[arg(long, env = "VDI_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    pub metrics_listen: std::net::SocketAddr,
     /// Resize the X screen to the browser window (RandR).
     #[arg(long, env = "SELKIES_ENABLE_RESIZE", default_value_t = false, action = clap::ArgAction::Set)]
     pub enable_resize: bool,

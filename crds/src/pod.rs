@@ -31,8 +31,10 @@ pub const DRI_PATH: &str = "/dev/dri";
 pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 /// Name of the desktop container (the agent runs in it).
 pub const DESKTOP_CONTAINER: &str = "desktop";
-/// Port of the agent: web client, signalling WebSocket, health and metrics.
+/// Port of the agent: web client, signalling WebSocket and health.
 pub const AGENT_PORT: i32 = 8080;
+/// Port of the agent's Prometheus metrics (kept apart from the page, never behind the Ingress).
+pub const METRICS_PORT: i32 = 9090;
 /// Key of the password in the session Secret.
 pub const PASSWORD_KEY: &str = "password";
 /// Environment variable the agent reads its password from (Selkies-GStreamer's name).

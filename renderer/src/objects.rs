@@ -133,12 +133,20 @@ pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
                 name: pod::DESKTOP_CONTAINER.into(),
                 image: Some(s.image.clone()),
                 env: Some(env_vars),
-                ports: Some(vec![ContainerPort {
-                    name: Some("http".into()),
-                    container_port: AGENT_PORT,
-                    protocol: Some("TCP".into()),
-                    ..Default::default()
-                }]),
+                ports: Some(vec![
+                    ContainerPort {
+                        name: Some("http".into()),
+                        container_port: AGENT_PORT,
+                        protocol: Some("TCP".into()),
+                        ..Default::default()
+                    },
+                    ContainerPort {
+                        name: Some("metrics".into()),
+                        container_port: pod::METRICS_PORT,
+                        protocol: Some("TCP".into()),
+                        ..Default::default()
+                    },
+                ]),
                 readiness_probe: Some(probe("/readyz", 5, 3)),
                 // The agent writes why it gave up to /dev/termination-log; vdi-status shows it.
                 termination_message_policy: Some("FallbackToLogsOnError".into()),
