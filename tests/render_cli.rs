@@ -426,3 +426,54 @@ fn sessions_cannot_share_a_host_or_have_a_label_too_long() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("81 characters (at most 63)") && stderr.contains("s.yaml:"), "{stderr}");
 }
+
+/// With no settings at all, the session URL is served over TLS and a desktop reaches neither
+/// cloud metadata nor the cluster's private ranges; turning TLS off under an https:// URL is
+/// refused, and cert-manager gives each session its own certificate.
+#[test]
+fn tls_and_egress_are_safe_by_default() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "in/t.yaml", &template_yaml("t"));
+    write(dir.path(), "in/s.yaml", &session_yaml("ana", "design", "t"));
+    let go = |settings: &str| {
+        write(dir.path(), "settings.yaml", settings);
+        run(Command::new(bin("vdi-render"))
+            .arg("render")
+            .arg(dir.path().join("in"))
+            .arg("--settings")
+            .arg(dir.path().join("settings.yaml")))
+    };
+    let out = go("");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&stdout)
+        .map(|d| serde::Deserialize::deserialize(d).expect("yaml"))
+        .collect();
+    let ingress = docs.iter().find(|d| d["kind"] == "Ingress").expect("ingress");
+    assert_eq!(ingress["spec"]["tls"][0]["secretName"], "vdi-tls");
+    assert_eq!(ingress["spec"]["tls"][0]["hosts"][0], "ana-design.vdi.example.com");
+    assert_eq!(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"], "true");
+    let np = docs.iter().find(|d| d["kind"] == "NetworkPolicy").expect("policy");
+    let np_text = serde_yaml::to_string(np).expect("yaml");
+    assert!(
+        np_text.contains("- Egress") && np_text.contains("169.254.0.0/16") && np_text.contains("10.0.0.0/8"),
+        "{np_text}"
+    );
+    assert!(np_text.contains("k8s-app: kube-dns"), "DNS stays reachable: {np_text}");
+
+    let out = go("ingress: {tls: false}\n");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("ingress.tls") && stderr.contains("in clear"), "{stderr}");
+    assert!(
+        go("ingress: {tls: false}\nurlTemplate: 'http://{{ session }}.{{ domain }}'\n").status.success(),
+        "plain http on purpose"
+    );
+
+    let out = go("ingress: {certManagerClusterIssuer: letsencrypt}\n");
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("cert-manager.io/cluster-issuer: letsencrypt") && stdout.contains("secretName: ana-tls"),
+        "{stdout}"
+    );
+}

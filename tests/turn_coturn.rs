@@ -42,9 +42,11 @@ fn coturn(extra: &[&str]) -> (Logged, u16) {
 
 /// Allocates through coturn and sends to `peer`; the client's exit status and output.
 fn allocate(port: u16, c: &Credentials, peer: &str) -> (bool, String) {
-    let out = run(Command::new("timeout").args([
-        "20",
-        "turnutils_uclient",
+    allocate_with(port, c, peer, &[])
+}
+
+fn allocate_with(port: u16, c: &Credentials, peer: &str, extra: &[&str]) -> (bool, String) {
+    let out = run(Command::new("timeout").args(["20", "turnutils_uclient"]).args(extra).args([
         "-n",
         "1",
         "-m",
@@ -110,4 +112,7 @@ fn hardened_configuration_refuses_loopback_and_private_peers() {
     // The Pod range stays allowed (the permission is granted; nothing listens there).
     let (_, out) = allocate(port, &creds(9), "10.244.1.5");
     assert!(!out.contains("Forbidden IP"), "the Pod range must stay reachable: {out}");
+    // No TCP relays: a credential cannot open TCP connections through the node.
+    let (_, out) = allocate_with(port, &creds(10), "10.244.1.5", &["-T"]);
+    assert!(out.contains("error 442 (TCP Transport is not allowed"), "a TCP relay was not refused: {out}");
 }

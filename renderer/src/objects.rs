@@ -14,9 +14,9 @@ use k8s_openapi::{
             ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
         },
         networking::v1::{
-            HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend,
-            IngressSpec, IngressTLS, NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
-            NetworkPolicySpec, ServiceBackendPort,
+            HTTPIngressPath, HTTPIngressRuleValue, IPBlock, Ingress, IngressBackend, IngressRule,
+            IngressServiceBackend, IngressSpec, IngressTLS, NetworkPolicy, NetworkPolicyEgressRule,
+            NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec, ServiceBackendPort,
         },
     },
     apimachinery::pkg::{
@@ -265,10 +265,8 @@ pub fn render(s: &ResolvedSession, defaulted: &VDISession, settings: &Settings, 
     SessionManifests { documents: docs }
 }
 
-fn network_policy(s: &ResolvedSession, settings: &Settings, url: &str) -> NetworkPolicy {
-    let from = settings
-        .network_policy
-        .ingress_namespaces
+fn namespaces(names: &[String]) -> Vec<NetworkPolicyPeer> {
+    names
         .iter()
         .map(|ns| NetworkPolicyPeer {
             namespace_selector: Some(LabelSelector {
@@ -277,21 +275,84 @@ fn network_policy(s: &ResolvedSession, settings: &Settings, url: &str) -> Networ
             }),
             ..Default::default()
         })
-        .collect();
+        .collect()
+}
+
+fn tcp(port: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort { port: Some(IntOrString::Int(port)), protocol: Some("TCP".into()), ..Default::default() }
+}
+
+fn cidr(block: &str, except: Vec<String>) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        ip_block: Some(IPBlock { cidr: block.into(), except: (!except.is_empty()).then_some(except) }),
+        ..Default::default()
+    }
+}
+
+/// Who reaches the desktop (the ingress controller on the page's port, the monitoring on the
+/// metrics port) and, since the desktop runs its user's code, what it reaches: DNS, and the
+/// internet without cloud metadata and the cluster's private ranges, plus what the settings list.
+fn network_policy(s: &ResolvedSession, settings: &Settings, url: &str) -> NetworkPolicy {
+    let np = &settings.network_policy;
+    let mut ingress = vec![NetworkPolicyIngressRule {
+        from: Some(namespaces(&np.ingress_namespaces)),
+        ports: Some(vec![tcp(AGENT_PORT)]),
+    }];
+    if !np.metrics_namespaces.is_empty() {
+        ingress.push(NetworkPolicyIngressRule {
+            from: Some(namespaces(&np.metrics_namespaces)),
+            ports: Some(vec![tcp(pod::METRICS_PORT)]),
+        });
+    }
+    let e = &np.egress;
+    let mut policy_types = vec!["Ingress".to_owned()];
+    let egress = e.enabled.then(|| {
+        policy_types.push("Egress".into());
+        let dns = NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                namespace_selector: Some(LabelSelector {
+                    match_labels: Some(BTreeMap::from([(
+                        "kubernetes.io/metadata.name".to_owned(),
+                        "kube-system".to_owned(),
+                    )])),
+                    ..Default::default()
+                }),
+                pod_selector: Some(LabelSelector {
+                    match_labels: Some(BTreeMap::from([("k8s-app".to_owned(), "kube-dns".to_owned())])),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            ports: Some(vec![
+                NetworkPolicyPort {
+                    port: Some(IntOrString::Int(53)),
+                    protocol: Some("UDP".into()),
+                    ..Default::default()
+                },
+                tcp(53),
+            ]),
+        };
+        let mut rules = vec![dns];
+        let mut to: Vec<NetworkPolicyPeer> = Vec::new();
+        if e.internet {
+            let v4: Vec<String> = e.except.iter().filter(|c| !c.contains(':')).cloned().collect();
+            let v6: Vec<String> = e.except.iter().filter(|c| c.contains(':')).cloned().collect();
+            to.push(cidr("0.0.0.0/0", v4));
+            to.push(cidr("::/0", v6));
+        }
+        to.extend(e.allow.iter().map(|c| cidr(c, Vec::new())));
+        if !to.is_empty() {
+            rules.push(NetworkPolicyEgressRule { to: Some(to), ports: None });
+        }
+        rules
+    });
     NetworkPolicy {
         metadata: meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(LabelSelector { match_labels: Some(selector(s)), ..Default::default() }),
-            policy_types: Some(vec!["Ingress".into()]),
-            ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(from),
-                ports: Some(vec![NetworkPolicyPort {
-                    port: Some(IntOrString::Int(AGENT_PORT)),
-                    protocol: Some("TCP".into()),
-                    ..Default::default()
-                }]),
-            }]),
-            ..Default::default()
+            policy_types: Some(policy_types),
+            ingress: Some(ingress),
+            egress,
         }),
     }
 }
@@ -299,16 +360,27 @@ fn network_policy(s: &ResolvedSession, settings: &Settings, url: &str) -> Networ
 fn ingress(s: &ResolvedSession, settings: &Settings, url: &str) -> Ingress {
     let host = crate::template::host_of(url);
     let mut meta = meta(s, s.name.clone(), labels::COMPONENT_DESKTOP, url);
-    if !settings.ingress.annotations.is_empty() {
-        meta.annotations.get_or_insert_with(BTreeMap::new).extend(settings.ingress.annotations.clone());
+    let i = &settings.ingress;
+    let annotations = meta.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.extend(i.annotations.clone());
+    let tls_secret = if let Some(issuer) = &i.cert_manager_cluster_issuer {
+        annotations.insert("cert-manager.io/cluster-issuer".into(), issuer.clone());
+        format!("{}-tls", s.name)
+    } else {
+        i.tls_secret_name.clone()
+    };
+    if i.tls {
+        // ingress-nginx redirects plain HTTP to HTTPS and sends HSTS on TLS hosts by default;
+        // the redirect is also said here so it holds behind a load balancer that ends TLS.
+        annotations.insert("nginx.ingress.kubernetes.io/force-ssl-redirect".into(), "true".into());
     }
     Ingress {
         metadata: meta,
         spec: Some(IngressSpec {
             ingress_class_name: settings.ingress.class_name.clone(),
-            tls: settings.ingress.tls_secret_name.as_ref().map(|secret| {
-                vec![IngressTLS { hosts: host.clone().map(|h| vec![h]), secret_name: Some(secret.clone()) }]
-            }),
+            tls: i
+                .tls
+                .then(|| vec![IngressTLS { hosts: host.clone().map(|h| vec![h]), secret_name: Some(tls_secret) }]),
             rules: Some(vec![IngressRule {
                 host,
                 http: Some(HTTPIngressRuleValue {

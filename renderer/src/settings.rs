@@ -89,8 +89,14 @@ pub struct IngressSettings {
     pub enabled: bool,
     /// `ingressClassName`.
     pub class_name: Option<String>,
-    /// TLS Secret for the hosts (for example a wildcard certificate); unset: no TLS section.
-    pub tls_secret_name: Option<String>,
+    /// Serve the session URLs over TLS (default). Turning it off while `urlTemplate` says
+    /// `https://` is refused: passwords would cross the network in clear.
+    pub tls: bool,
+    /// TLS Secret for the hosts (default `vdi-tls`, for example a wildcard certificate for
+    /// `*.domain` in each session namespace). Ignored with `certManagerClusterIssuer`.
+    pub tls_secret_name: String,
+    /// cert-manager ClusterIssuer: each Ingress gets its own certificate (Secret `S-tls`) from it.
+    pub cert_manager_cluster_issuer: Option<String>,
     /// Annotations of every Ingress (defaults keep WebSockets open for an hour on ingress-nginx).
     pub annotations: BTreeMap<String, String>,
 }
@@ -100,7 +106,9 @@ impl Default for IngressSettings {
         Self {
             enabled: true,
             class_name: Some("nginx".into()),
-            tls_secret_name: None,
+            tls: true,
+            tls_secret_name: "vdi-tls".into(),
+            cert_manager_cluster_issuer: None,
             annotations: BTreeMap::from([
                 ("nginx.ingress.kubernetes.io/proxy-read-timeout".into(), "3600".into()),
                 ("nginx.ingress.kubernetes.io/proxy-send-timeout".into(), "3600".into()),
@@ -109,7 +117,9 @@ impl Default for IngressSettings {
     }
 }
 
-/// Per-session NetworkPolicy: only the ingress controller reaches the agent's port.
+/// Per-session NetworkPolicy: only the ingress controller reaches the agent's port, and the
+/// desktop (which runs its user's code) reaches only DNS, the TURN server and the internet, never
+/// cloud metadata, the cluster's own ranges or other Pods, unless listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct NetworkPolicySettings {
@@ -117,11 +127,48 @@ pub struct NetworkPolicySettings {
     pub enabled: bool,
     /// Namespaces (by name) allowed to reach the agent's port, typically the ingress controller's.
     pub ingress_namespaces: Vec<String>,
+    /// Namespaces (by name) allowed to scrape the agent's metrics port (Prometheus').
+    pub metrics_namespaces: Vec<String>,
+    /// Where a desktop may connect.
+    pub egress: EgressSettings,
+}
+
+/// Egress of a desktop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct EgressSettings {
+    /// Limit egress at all (default on).
+    pub enabled: bool,
+    /// Reach the internet: every address outside `except`.
+    pub internet: bool,
+    /// Never reached through `internet`: cloud metadata (169.254.0.0/16) and the private ranges
+    /// a cluster's Pods and Services live in.
+    pub except: Vec<String>,
+    /// Reached whatever `except` says: the TURN server's address, a proxy, a file server (CIDRs).
+    pub allow: Vec<String>,
+}
+
+impl Default for EgressSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            internet: true,
+            except: ["169.254.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"]
+                .map(String::from)
+                .to_vec(),
+            allow: Vec::new(),
+        }
+    }
 }
 
 impl Default for NetworkPolicySettings {
     fn default() -> Self {
-        Self { enabled: true, ingress_namespaces: vec!["ingress-nginx".into()] }
+        Self {
+            enabled: true,
+            ingress_namespaces: vec!["ingress-nginx".into()],
+            metrics_namespaces: vec!["monitoring".into()],
+            egress: EgressSettings::default(),
+        }
     }
 }
 
@@ -252,6 +299,12 @@ impl Settings {
                     "`{}` is not an encoder the agent knows (nvh264enc, vah264enc, x264enc, auto)",
                     self.agent.encoder
                 ),
+            ));
+        }
+        if !self.ingress.tls && self.ingress.enabled && self.url_template.trim_start().starts_with("https://") {
+            errs.push((
+                "ingress.tls".into(),
+                "is false but urlTemplate says https://: the desktop's password would cross the network in clear. Keep TLS on, or use http:// in urlTemplate when TLS ends before the Ingress".into(),
             ));
         }
         if let Err(e) = check_resource_name(&self.gpu.resource_name) {
