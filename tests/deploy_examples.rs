@@ -55,10 +55,18 @@ fn webhook_configurations_are_safely_scoped() {
             assert_eq!(w["matchPolicy"], "Equivalent", "{name}");
             assert!(w["timeoutSeconds"].as_u64().is_some_and(|t| t <= 10), "{name}");
             let excluded = serde_yaml::to_string(&w["namespaceSelector"]).expect("yaml");
-            assert!(excluded.contains("NotIn") && excluded.contains("kube-system"), "{name}: {excluded}");
+            assert!(
+                (excluded.contains("NotIn") && excluded.contains("kube-system"))
+                    || excluded.contains("vdi.kasm.io/sessions"),
+                "{name}: {excluded}"
+            );
             for rule in w["rules"].as_sequence().expect("rules") {
                 let resources = serde_yaml::to_string(&rule["resources"]).expect("yaml");
-                if resources.contains("pods") || resources.contains("secrets") {
+                if name == "namespace-pods.vdi.kasm.io" {
+                    // Every Pod (and ephemeral container) of a session namespace, and only there.
+                    assert_eq!(w["namespaceSelector"]["matchLabels"]["vdi.kasm.io/sessions"], "true", "{name}");
+                    assert!(resources.contains("pods/ephemeralcontainers"), "{name}: {resources}");
+                } else if resources.contains("pods") || resources.contains("secrets") {
                     let sel = serde_yaml::to_string(&w["objectSelector"]).expect("yaml");
                     assert!(sel.contains("vdi.kasm.io/session"), "{name} is scoped to session objects: {sel}");
                 } else {

@@ -198,8 +198,61 @@ fn ensure_env(c: &mut Container, name: &str, make: impl FnOnce() -> EnvVar) -> b
     true
 }
 
-/// Rejects what makes a session Pod unsafe: privileged containers, host namespaces, added
-/// capabilities, host paths other than `/dev/dri`, and the password as a literal value.
+/// Sysctls the Kubernetes "baseline" Pod Security level allows (namespaced, harmless).
+pub const SAFE_SYSCTLS: &[&str] = &[
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+];
+
+/// A container of any of the Pod's three lists, with where it is.
+struct AnyContainer<'a> {
+    at: String,
+    name: &'a str,
+    security: Option<&'a k8s_openapi::api::core::v1::SecurityContext>,
+    ports: Vec<(usize, Option<i32>)>,
+    env: &'a [EnvVar],
+}
+
+fn containers(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<AnyContainer<'_>> {
+    fn plain<'a>(list: &str, cs: &'a [Container]) -> Vec<AnyContainer<'a>> {
+        cs.iter()
+            .enumerate()
+            .map(|(i, c)| AnyContainer {
+                at: format!("spec.{list}[{i}]"),
+                name: &c.name,
+                security: c.security_context.as_ref(),
+                ports: c.ports.iter().flatten().enumerate().map(|(j, p)| (j, p.host_port)).collect(),
+                env: c.env.as_deref().unwrap_or_default(),
+            })
+            .collect()
+    }
+    let mut all = plain("containers", &spec.containers);
+    all.extend(plain("initContainers", spec.init_containers.as_deref().unwrap_or_default()));
+    // `kubectl debug` adds these to a running Pod through pods/ephemeralcontainers.
+    all.extend(spec.ephemeral_containers.iter().flatten().enumerate().map(|(i, c)| AnyContainer {
+        at: format!("spec.ephemeralContainers[{i}]"),
+        name: &c.name,
+        security: c.security_context.as_ref(),
+        ports: c.ports.iter().flatten().enumerate().map(|(j, p)| (j, p.host_port)).collect(),
+        env: c.env.as_deref().unwrap_or_default(),
+    }));
+    all
+}
+
+/// Rejects what makes a Pod in a session namespace unsafe, the rules of the Kubernetes
+/// "baseline" Pod Security level that the namespace cannot enforce itself (a GPU desktop needs
+/// the `/dev/dri` host path, which baseline forbids), and a little more: privileged containers,
+/// host namespaces and ports, added capabilities, host paths other than `/dev/dri`, an unconfined
+/// seccomp profile, an unmasked `/proc`, unsafe sysctls, privilege escalation, running as root,
+/// and the password as a literal value. Ephemeral and init containers count like the others.
 pub fn check(pod: &Pod) -> FieldErrors {
     let mut errs = FieldErrors::default();
     let Some(spec) = &pod.spec else { return errs };
@@ -207,7 +260,7 @@ pub fn check(pod: &Pod) -> FieldErrors {
         if flag == Some(true) {
             errs.push(
                 format!("spec.{field}"),
-                format!("a session Pod must not share the host's namespaces ({field}: true)"),
+                format!("a Pod here must not share the host's namespaces ({field}: true)"),
             );
         }
     }
@@ -217,28 +270,57 @@ pub fn check(pod: &Pod) -> FieldErrors {
         {
             errs.push(
                 format!("spec.volumes[{i}].hostPath.path"),
-                format!("volume `{}` mounts host path {}; a session Pod may mount only {DRI_PATH}", v.name, hp.path),
+                format!("volume `{}` mounts host path {}; a Pod here may mount only {DRI_PATH}", v.name, hp.path),
             );
         }
     }
-    let all = spec
-        .containers
-        .iter()
-        .map(|c| ("containers", c))
-        .chain(spec.init_containers.iter().flatten().map(|c| ("initContainers", c)));
-    let mut counters: BTreeMap<&str, usize> = BTreeMap::new();
-    for (list, c) in all {
-        let i = {
-            let n = counters.entry(list).or_default();
-            *n += 1;
-            *n - 1
-        };
-        let at = format!("spec.{list}[{i}]");
-        if let Some(sc) = &c.security_context {
+    if let Some(sc) = &spec.security_context {
+        if sc.seccomp_profile.as_ref().is_some_and(|p| p.type_ == "Unconfined") {
+            errs.push("spec.securityContext.seccompProfile.type", "seccomp must not be Unconfined");
+        }
+        if sc.run_as_user == Some(0) {
+            errs.push("spec.securityContext.runAsUser", "a Pod here must not run as root (runAsUser: 0)");
+        }
+        for (j, sysctl) in sc.sysctls.iter().flatten().enumerate() {
+            if !SAFE_SYSCTLS.contains(&sysctl.name.as_str()) {
+                errs.push(
+                    format!("spec.securityContext.sysctls[{j}].name"),
+                    format!("sysctl {} is not a safe one", sysctl.name),
+                );
+            }
+        }
+    }
+    for c in containers(spec) {
+        let at = &c.at;
+        if let Some(sc) = c.security {
             if sc.privileged == Some(true) {
                 errs.push(
                     format!("{at}.securityContext.privileged"),
                     format!("container `{}` must not be privileged", c.name),
+                );
+            }
+            if sc.allow_privilege_escalation == Some(true) {
+                errs.push(
+                    format!("{at}.securityContext.allowPrivilegeEscalation"),
+                    format!("container `{}` must not allow privilege escalation", c.name),
+                );
+            }
+            if sc.run_as_user == Some(0) {
+                errs.push(
+                    format!("{at}.securityContext.runAsUser"),
+                    format!("container `{}` must not run as root", c.name),
+                );
+            }
+            if sc.seccomp_profile.as_ref().is_some_and(|p| p.type_ == "Unconfined") {
+                errs.push(
+                    format!("{at}.securityContext.seccompProfile.type"),
+                    format!("container `{}`: seccomp must not be Unconfined", c.name),
+                );
+            }
+            if sc.proc_mount.as_deref().is_some_and(|m| m != "Default") {
+                errs.push(
+                    format!("{at}.securityContext.procMount"),
+                    format!("container `{}` must not unmask /proc", c.name),
                 );
             }
             for cap in sc.capabilities.iter().flat_map(|caps| caps.add.iter().flatten()) {
@@ -251,7 +333,15 @@ pub fn check(pod: &Pod) -> FieldErrors {
                 }
             }
         }
-        for (j, e) in c.env.iter().flatten().enumerate() {
+        for (j, host_port) in &c.ports {
+            if host_port.is_some_and(|p| p != 0) {
+                errs.push(
+                    format!("{at}.ports[{j}].hostPort"),
+                    format!("container `{}` must not take a port of the host", c.name),
+                );
+            }
+        }
+        for (j, e) in c.env.iter().enumerate() {
             if e.name == PASSWORD_ENV && e.value.is_some() {
                 errs.push(
                     format!("{at}.env[{j}].value"),

@@ -10,7 +10,7 @@ use crate::{
     AppState,
     admission::{Decision, Request, Target},
     mutate::{NotOurs, has_password, session_object, session_pod_of, typed},
-    password,
+    password, pod_view,
 };
 
 /// The validation of one request.
@@ -23,10 +23,23 @@ pub fn validate(state: &AppState, target: Target, req: &mut Request<'_>) -> Deci
     }
     let result = match target {
         Target::SessionPod => match session_pod_of(req) {
-            Err(NotOurs) => return Decision::allow(),
+            // Any other Pod this webhook is asked about is in a session namespace (the
+            // configuration selects those namespaces): it may not escape the same rules, or a
+            // Pod without the label would be the way around them.
+            Err(NotOurs) => match req.object().map(|raw| pod_view::parse(raw.get())) {
+                Some(Ok(view)) => Ok({
+                    let errs = pod::check(&view);
+                    (!errs.is_empty()).then(|| format!("unsafe Pod in a session namespace: {errs}"))
+                }),
+                Some(Err(e)) => Err(format!("the Pod in the request does not parse: {e}")),
+                None => return Decision::allow(),
+            },
             Ok(parsed) => parsed.map(|p| {
                 let errs = pod::check(&p);
-                (!errs.is_empty()).then(|| format!("unsafe session Pod: {errs}"))
+                if !errs.is_empty() {
+                    return Some(format!("unsafe session Pod: {errs}"));
+                }
+                impersonation(state, &p)
             }),
         },
         Target::Session | Target::SessionSecret => {
@@ -81,6 +94,34 @@ fn session(
         problems.extend(errs.0.iter().map(ToString::to_string));
     }
     Ok((!problems.is_empty()).then(|| problems.join("; ")))
+}
+
+/// Only a session's own Pod may carry its label (it gets the session's password and its
+/// Service's traffic): the Pod named as the session, running the image of the template it names.
+fn impersonation(state: &AppState, p: &k8s_openapi::api::core::v1::Pod) -> Option<String> {
+    let labels = p.metadata.labels.as_ref()?;
+    let session = labels.get(vdi_crds::labels::SESSION)?;
+    let name = p.metadata.name.as_deref().unwrap_or("");
+    if name != session {
+        return Some(format!(
+            "only session {session}'s own Pod (named {session}) may carry the label vdi.kasm.io/session: {session}; this Pod is named `{name}`"
+        ));
+    }
+    let Some(template_name) = labels.get(vdi_crds::labels::TEMPLATE) else {
+        return Some(format!("session {session}'s Pod names no template (label {})", vdi_crds::labels::TEMPLATE));
+    };
+    let Some(template) = state.templates.get(template_name) else {
+        return Some(format!("session {session}'s Pod names the template `{template_name}`, which does not exist"));
+    };
+    let spec = p.spec.as_ref()?;
+    let desktop = spec.containers.iter().find(|c| c.name == pod::DESKTOP_CONTAINER).or(spec.containers.first())?;
+    let image = desktop.image.as_deref().unwrap_or("");
+    (image != template.spec.image).then(|| {
+        format!(
+            "session {session}'s Pod must run its template's image {} (template `{template_name}`), not `{image}`",
+            template.spec.image
+        )
+    })
 }
 
 /// The Secret's password as text, from `data` or `stringData`.

@@ -16,7 +16,8 @@ fn state() -> AppState {
     let mut t = VDITemplate::new(
         "ubuntu-desktop",
         VDITemplateSpec {
-            image: "img:1".into(),
+            // The image of the captured review's Pod (fixtures/pod-create.json).
+            image: "ghcr.io/vdi/ubuntu-desktop:24.04-1".into(),
             display_name: None,
             description: None,
             resources: Some(vdi_crds::TemplateResources {
@@ -40,6 +41,21 @@ fn state() -> AppState {
 }
 
 /// A review in the API server's shape around `object`.
+/// The state with the example templates (what the rendered examples name).
+fn examples_state() -> AppState {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut st = state();
+    st.templates = Templates::from_files(&[root.join("examples/templates")]).expect("example templates");
+    st
+}
+
+async fn post_to(state: AppState, path: &str, review: &Value) -> Value {
+    let (status, body) = call(state, path, serde_json::to_vec(review).expect("json")).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).expect("review json");
+    v["response"].clone()
+}
+
 fn review(op: &str, group: &str, kind: &str, resource: &str, object: Value, old: Value, dry_run: bool) -> Value {
     let version = if group.is_empty() { "v1" } else { "v1alpha1" };
     let name = object.pointer("/metadata/name").or(old.pointer("/metadata/name")).cloned().unwrap_or(json!(""));
@@ -181,10 +197,11 @@ async fn every_rendered_example_pod_passes_with_an_empty_patch() {
             let v: Value = serde::Deserialize::deserialize(doc).expect("yaml");
             if v["kind"] == "Pod" {
                 let r = review("CREATE", "", "Pod", "pods", v.clone(), Value::Null, false);
-                let response = post("/mutate", &r).await;
+                let response = post_to(examples_state(), "/mutate", &r).await;
                 assert_eq!(response["allowed"], true);
                 assert!(response.get("patch").is_none_or(Value::is_null), "{}/{}: {response}", s.namespace, s.name);
-                assert_eq!(post("/validate", &r).await["allowed"], true, "{}", s.name);
+                let validated = post_to(examples_state(), "/validate", &r).await;
+                assert_eq!(validated["allowed"], true, "{}: {validated}", s.name);
             }
         }
     }
@@ -200,7 +217,7 @@ async fn rendered_objects_pass_unchanged_with_a_renamed_gpu_resource() {
     settings.gpu.resource_name = "nvidia.com/gpu.shared".into();
     let rendered = vdi_render::render(&[root.join("examples/sessions"), root.join("examples/templates")], &settings)
         .expect("examples render");
-    let mut shared = state();
+    let mut shared = examples_state();
     shared.gpu_resource = "nvidia.com/gpu.shared".into();
     let mut seen = (0, 0);
     for s in &rendered.sessions {
@@ -321,6 +338,75 @@ async fn junk_kinds_do_not_grow_the_metrics() {
     assert!(!text.contains("Junk"), "no caller-chosen label");
     assert!(text.contains(r#"kind="other""#), "{text}");
     assert!(text.len() < 16 * 1024, "{} bytes", text.len());
+}
+
+/// The ways around the rules a review found, each refused: a Pod without the session label in a
+/// session namespace (privileged, `hostPath: /`), a privileged ephemeral container added to a
+/// session Pod (`kubectl debug --profile=sysadmin`), the other baseline escapes, and a Pod that
+/// carries another session's label to get its password and its traffic.
+#[tokio::test]
+async fn pods_cannot_escape_the_rules_or_impersonate_a_session() {
+    let deny = |v: &Value, says: &str| {
+        assert_eq!(v["allowed"], false, "{v}");
+        let msg = v["status"]["message"].as_str().unwrap_or("");
+        assert!(msg.contains(says), "`{msg}` should say `{says}`");
+    };
+    let unlabelled = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "miner", "namespace": "team"},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": {"privileged": true}}],
+                 "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}
+    });
+    let v = post("/validate", &review("CREATE", "", "Pod", "pods", unlabelled, Value::Null, false)).await;
+    deny(&v, "unsafe Pod in a session namespace");
+    deny(&v, "must not be privileged");
+    deny(&v, "mounts host path /");
+
+    let pod = fixture_pod();
+    let mut debugged = pod.clone();
+    debugged["spec"]["ephemeralContainers"] =
+        json!([{"name": "debugger", "image": "busybox", "securityContext": {"privileged": true}}]);
+    let mut r = review("UPDATE", "", "Pod", "pods", debugged, pod.clone(), false);
+    r["request"]["subResource"] = json!("ephemeralcontainers");
+    deny(&post("/validate", &r).await, "spec.ephemeralContainers[0]");
+
+    for (field, value, says) in [
+        ("hostPort", json!([{"containerPort": 22, "hostPort": 22}]), "port of the host"),
+        ("seccomp", json!({"seccompProfile": {"type": "Unconfined"}}), "Unconfined"),
+        ("procMount", json!({"procMount": "Unmasked"}), "unmask /proc"),
+        ("escalation", json!({"allowPrivilegeEscalation": true}), "privilege escalation"),
+        ("root", json!({"runAsUser": 0}), "must not run as root"),
+        ("caps", json!({"capabilities": {"add": ["SYS_ADMIN"]}}), "SYS_ADMIN"),
+    ] {
+        let mut p = pod.clone();
+        if field == "hostPort" {
+            p["spec"]["containers"][0]["ports"] = value;
+        } else {
+            p["spec"]["containers"][0]["securityContext"] = value;
+        }
+        deny(&post("/validate", &review("CREATE", "", "Pod", "pods", p, Value::Null, false)).await, says);
+    }
+    let mut sysctl = pod.clone();
+    sysctl["spec"]["securityContext"] = json!({"sysctls": [{"name": "kernel.core_pattern", "value": "|/x"}]});
+    deny(
+        &post("/validate", &review("CREATE", "", "Pod", "pods", sysctl, Value::Null, false)).await,
+        "kernel.core_pattern",
+    );
+
+    let mut impostor = pod.clone();
+    impostor["metadata"]["name"] = json!("mallory");
+    deny(
+        &post("/validate", &review("CREATE", "", "Pod", "pods", impostor, Value::Null, false)).await,
+        "only session alice's own Pod",
+    );
+    let mut other_image = pod.clone();
+    other_image["spec"]["containers"][0]["image"] = json!("evil.example/keylogger:1");
+    deny(
+        &post("/validate", &review("CREATE", "", "Pod", "pods", other_image, Value::Null, false)).await,
+        "must run its template's image",
+    );
+    let v = post("/validate", &review("CREATE", "", "Pod", "pods", pod, Value::Null, false)).await;
+    assert_eq!(v["allowed"], true, "the session's own Pod passes: {v}");
 }
 
 #[tokio::test]
