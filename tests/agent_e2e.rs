@@ -11,6 +11,18 @@ use vdi_e2e::{XEvents, XServer, bin, run, text};
 
 use vdi_e2e::agent::{Agent, PASSWORD, drive, drive_script, node};
 
+/// curl's headers for a WebSocket upgrade.
+const WS_UPGRADE: [&str; 8] = [
+    "-H",
+    "Connection: Upgrade",
+    "-H",
+    "Upgrade: websocket",
+    "-H",
+    "Sec-WebSocket-Version: 13",
+    "-H",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+];
+
 fn curl(args: &[&str]) -> String {
     let out = run(Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]).args(args));
     text(&out).0
@@ -85,17 +97,7 @@ fn wrong_or_missing_credentials_get_401_on_page_and_websocket() {
     assert_eq!(curl(&[&format!("{base}/")]), "401");
     assert_eq!(curl(&["-u", "user:wrong", &format!("{base}/")]), "401");
     assert_eq!(curl(&["-u", "other:wrong", &format!("{base}/ws")]), "401");
-    let ws_headers = [
-        "-H",
-        "Connection: Upgrade",
-        "-H",
-        "Upgrade: websocket",
-        "-H",
-        "Sec-WebSocket-Version: 13",
-        "-H",
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-    ];
-    let mut args: Vec<&str> = ws_headers.to_vec();
+    let mut args: Vec<&str> = WS_UPGRADE.to_vec();
     let ws_url = format!("{base}/ws");
     args.push(&ws_url);
     assert_eq!(curl(&args), "401");
@@ -237,20 +239,8 @@ fn hostile_clients_are_refused() {
     // The socket: only this page's origin, only with a token this agent issued.
     let upgrade = |origin: &str, token: &str| {
         let url = format!("{base}/ws?token={token}");
-        let mut args = vec![
-            "-u",
-            &good,
-            "-H",
-            "Connection: Upgrade",
-            "-H",
-            "Upgrade: websocket",
-            "-H",
-            "Sec-WebSocket-Version: 13",
-            "-H",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-            "--max-time",
-            "2",
-        ];
+        let mut args = vec!["-u", &good, "--max-time", "2"];
+        args.extend(WS_UPGRADE);
         let origin_header = format!("Origin: {origin}");
         if !origin.is_empty() {
             args.extend(["-H", &origin_header]);

@@ -31,3 +31,32 @@ fn from_a_git_commit_to_a_desktop_in_the_browser() {
         .unwrap_or_else(|| panic!("no first-frame time in {stdout}"));
     assert!(ms > 0, "a first frame was seen");
 }
+
+/// What scripts/build-images made (the test command builds them first): each image runs as an
+/// unprivileged user and carries the OCI labels a registry and a scanner read.
+#[test]
+fn images_run_unprivileged_and_are_labelled() {
+    for (image, user) in [
+        ("localhost/vdi-agent:latest", "1000:1000"),
+        ("localhost/vdi-desktop:latest", "1000:1000"),
+        ("localhost/vdi-render:latest", "999:999"),
+        ("localhost/vdi-webhook:latest", "65532:65532"),
+    ] {
+        let out = run(Command::new("podman").env("CONTAINERS_CONF", repo().join("images/containers.conf")).args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.User}}|{{json .Config.Labels}}",
+            image,
+        ]));
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{image}: {stderr}");
+        let (got_user, labels) = stdout.trim().split_once('|').unwrap_or_default();
+        assert_eq!(got_user, user, "{image}");
+        let labels: serde_json::Value = serde_json::from_str(labels).expect("labels");
+        for key in ["source", "revision", "version", "title", "licenses"] {
+            let v = labels[format!("org.opencontainers.image.{key}")].as_str().unwrap_or("");
+            assert!(!v.is_empty() && v != "unknown", "{image}: label {key} is `{v}`");
+        }
+    }
+}

@@ -340,6 +340,16 @@ fn settings_errors_name_the_settings_file() {
     assert!(text(&out).1.contains("s.yaml:1:1") && text(&out).1.contains("unknown field `domian`"), "{:?}", text(&out));
 }
 
+/// Renders `dir/in` with `settings` written to `dir/settings.yaml`.
+fn render_with_settings(dir: &Path, settings: &str) -> std::process::Output {
+    write(dir, "settings.yaml", settings);
+    run(Command::new(bin("vdi-render"))
+        .arg("render")
+        .arg(dir.join("in"))
+        .arg("--settings")
+        .arg(dir.join("settings.yaml")))
+}
+
 /// The GPU resource name is a setting; with time-slicing that fails requests for more than one
 /// shared GPU, the renderer names each session and template that would never start.
 #[test]
@@ -348,14 +358,7 @@ fn shared_gpus_name_their_resource_and_refuse_more_than_one() {
     write(dir.path(), "in/t.yaml", &template_yaml("t"));
     let two = session_yaml("two", "lab", "t") + "  resources:\n    gpu: 2\n";
     write(dir.path(), "in/s.yaml", &format!("{}---\n{two}", session_yaml("one", "lab", "t")));
-    let go = |settings: &str| {
-        write(dir.path(), "settings.yaml", settings);
-        run(Command::new(bin("vdi-render"))
-            .arg("render")
-            .arg(dir.path().join("in"))
-            .arg("--settings")
-            .arg(dir.path().join("settings.yaml")))
-    };
+    let go = |settings: &str| render_with_settings(dir.path(), settings);
     let out = go(
         "gpu:\n  resourceName: nvidia.com/gpu.shared\n  timeSlicing: {replicas: 8, failRequestsGreaterThanOne: false}\n",
     );
@@ -435,14 +438,7 @@ fn tls_and_egress_are_safe_by_default() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "in/t.yaml", &template_yaml("t"));
     write(dir.path(), "in/s.yaml", &session_yaml("ana", "design", "t"));
-    let go = |settings: &str| {
-        write(dir.path(), "settings.yaml", settings);
-        run(Command::new(bin("vdi-render"))
-            .arg("render")
-            .arg(dir.path().join("in"))
-            .arg("--settings")
-            .arg(dir.path().join("settings.yaml")))
-    };
+    let go = |settings: &str| render_with_settings(dir.path(), settings);
     let out = go("");
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");

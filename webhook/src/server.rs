@@ -122,3 +122,27 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
 }
+
+/// What a binary's `main` does around its work: logs (`RUST_LOG`, default info) to stderr, a
+/// single-threaded runtime, and the error with its context as the exit message.
+pub fn main_with(work: impl Future<Output = anyhow::Result<()>>) -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => exit_code(runtime.block_on(work)),
+        Err(e) => exit_code(Err(anyhow::anyhow!("cannot start the runtime: {e}"))),
+    }
+}
+
+/// `error: ...` with the whole context on stderr and exit status 1, or success.
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
