@@ -301,3 +301,64 @@ fn sigterm_exits_cleanly_and_bad_flags_fail() {
     assert_eq!(out.status.code(), Some(2));
     let _: PathBuf = dir.path().to_owned();
 }
+
+/// Slow clients do not keep their slots: 60 connections trickling headers, and 60 sending a body
+/// slower than it is announced, are all closed by the webhook (header and request deadlines of
+/// 10 s; before, all 120 were still open after 60 s), and it still answers reviews meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickling_clients_are_cut_off_and_reviews_still_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::new("test ca");
+    let (cert, key, _) = ca.leaf(1);
+    install(dir.path(), 1, &cert, &key);
+    let hook = Webhook::start(dir.path());
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(&ca, &[b"http/1.1"])));
+    let mut slow = Vec::new();
+    for i in 0..120 {
+        let connector = connector.clone();
+        let addr = hook.addr;
+        slow.push(tokio::spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let name = ServerName::try_from("localhost").expect("name");
+            let mut tls = connector.connect(name, tcp).await.expect("handshake");
+            let start = if i % 2 == 0 {
+                "POST /mutate HTTP/1.1\r\nHost: localhost\r\n".to_owned()
+            } else {
+                "POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{".to_owned()
+            };
+            tls.write_all(start.as_bytes()).await.expect("write");
+            let started = std::time::Instant::now();
+            // Trickle one byte a second until the webhook closes the connection (or 40 s pass).
+            let mut buf = [0u8; 1024];
+            loop {
+                tokio::select! {
+                    n = tls.read(&mut buf) => match n {
+                        Ok(0) | Err(_) => return Some(started.elapsed()),
+                        Ok(_) => {} // a 408 answer; the close follows
+                    },
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {
+                        if started.elapsed() > Duration::from_secs(40) {
+                            return None;
+                        }
+                        if tls.write_all(if i % 2 == 0 { b"X" } else { b" " }).await.is_err() {
+                            return Some(started.elapsed());
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    // Meanwhile a review is answered.
+    let client = reqwest_client(&ca, hook.addr, false);
+    let url = format!("https://localhost:{}/mutate", hook.addr.port());
+    let answered = client.post(&url).json(&fixture()).send().await;
+    assert!(answered.is_ok_and(|r| r.status().is_success()), "a review while 120 clients trickle: {}", hook.log());
+    let mut held = 0;
+    for s in slow {
+        if s.await.expect("task").is_none() {
+            held += 1;
+        }
+    }
+    assert_eq!(held, 0, "{held} of 120 slow clients still connected after 40 s");
+}

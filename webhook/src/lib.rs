@@ -33,6 +33,9 @@ pub use templates::Templates;
 /// review carries the object and the old object, with room to spare.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
+/// Reviews answered at once; more wait for a slot.
+pub const MAX_REVIEWS_IN_FLIGHT: usize = 16;
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -50,13 +53,24 @@ pub struct AppState {
 /// The admission server's routes: `POST /mutate`, `POST /validate`, `GET /healthz`,
 /// `GET /readyz`, `GET /metrics`.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    // Reviews in flight at once: each may hold a body of up to MAX_BODY while it is read, so this
+    // bounds that memory (16 x 4 MiB = 64 MiB, half the Deployment's limit); more wait their turn.
+    let reviews = Router::new()
         .route("/mutate", post(mutate_handler))
         .route("/validate", post(validate_handler))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_REVIEWS_IN_FLIGHT));
+    Router::new()
+        .merge(reviews)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // A request, body included, gets this long: a client trickling its body gives up its
+        // slot (the API server's own timeout for a webhook is at most 30 s, ours 5 s).
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            server::REQUEST_TIMEOUT,
+        ))
         .with_state(state)
 }
 

@@ -1,12 +1,13 @@
-//! Serving the router over TLS: accept, handshake (with a deadline, so a silent client cannot hold
-//! a slot), then HTTP/1.1 or HTTP/2 with keep-alive per connection. On shutdown it stops
-//! accepting and lets connections finish what is in flight.
+//! Serving the router over TLS: accept (at most `MAX_CONNECTIONS` at once), handshake, headers
+//! and each request under deadlines, so a silent or trickling client cannot hold a slot, then
+//! HTTP/1.1 or HTTP/2 (a bounded number of streams) with keep-alive per connection. On shutdown
+//! it stops accepting and lets connections finish what is in flight.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::Router;
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
+    rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto::Builder, graceful::GracefulShutdown},
     service::TowerToHyperService,
 };
@@ -19,6 +20,15 @@ use crate::workers::Workers;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest shutdown waits for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest a client may take to send a request's headers, and longest an idle keep-alive
+/// connection is kept (the API server reuses its connections well within this).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a request may take, body included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections open at once; more are closed on accept (the API server needs a few per replica).
+pub const MAX_CONNECTIONS: usize = 256;
+/// HTTP/2 streams at once on one connection.
+pub const MAX_STREAMS: u32 = 32;
 
 /// Serves `app` on `listener` with `tls` until `shutdown` completes, then drains. Connections are
 /// accepted here and served on `workers`.
@@ -31,6 +41,7 @@ pub async fn serve_tls(
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -43,6 +54,12 @@ pub async fn serve_tls(
                 }
             },
             () = &mut shutdown => break,
+        };
+        // A connection over the cap is closed at once: it cannot queue up memory or threads.
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, max = MAX_CONNECTIONS, "too many connections; closing this one");
+            drop(stream);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         // Handed over as a plain socket: it registers with the worker's own I/O driver.
@@ -57,6 +74,7 @@ pub async fn serve_tls(
         let service = TowerToHyperService::new(app.clone());
         let watcher = graceful.watcher();
         workers.spawn(async move {
+            let _slot = slot;
             let stream = match tokio::net::TcpStream::from_std(stream) {
                 Ok(s) => s,
                 Err(e) => {
@@ -80,7 +98,14 @@ pub async fn serve_tls(
             let alpn = alpn.as_deref();
             let mut builder = Builder::new(TokioExecutor::new());
             // One buffer per answer, so headers and body leave in one TLS record and one write.
-            builder.http1().writev(false);
+            // Headers (and the wait for the next request on a kept-alive connection) are timed.
+            builder.http1().writev(false).timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(MAX_STREAMS)
+                .keep_alive_interval(HEADER_TIMEOUT)
+                .keep_alive_timeout(HEADER_TIMEOUT);
             let builder = match alpn {
                 Some(b"h2") => builder.http2_only(),
                 Some(_) => builder.http1_only(),

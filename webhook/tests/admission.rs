@@ -741,7 +741,7 @@ mod fuzz {
         /// Arbitrary bytes: never a panic, never a 5xx.
         #[test]
         fn arbitrary_bytes(body in prop::collection::vec(any::<u8>(), 0..2048), validate in any::<bool>()) {
-            let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+            let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("rt");
             let (status, _) = rt.block_on(call(state(), if validate { "/validate" } else { "/mutate" }, body));
             prop_assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST, "{status}");
         }
@@ -752,7 +752,7 @@ mod fuzz {
             let (group, k, res) = [("", "Pod", "pods"), ("", "Secret", "secrets"), ("vdi.kasm.io", "VDISession", "vdisessions")][kind];
             let object = json!({"metadata": {"name": "a", "labels": {"vdi.kasm.io/session": "a", "app.kubernetes.io/component": "auth"}}, "spec": spec.clone(), "data": spec});
             let r = review("CREATE", group, k, res, object, Value::Null, false);
-            let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+            let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("rt");
             let (status, body) = rt.block_on(call(state(), if validate { "/validate" } else { "/mutate" }, serde_json::to_vec(&r).expect("json")));
             prop_assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST, "{status}: {}", String::from_utf8_lossy(&body));
         }
