@@ -43,6 +43,9 @@ struct Inner {
     pods: BTreeMap<Key, Value>,
     patches: Vec<Patch>,
     watchers: Vec<(&'static str, mpsc::UnboundedSender<Result<Bytes, Infallible>>)>,
+    /// Every event with its resourceVersion: a watch from version N first gets those after N,
+    /// as the API server replays what happened between a client's list and its watch.
+    events: Vec<(&'static str, u64, String)>,
 }
 
 #[derive(Clone, Default)]
@@ -76,6 +79,8 @@ impl ApiServer {
             map.insert(key, object.clone());
         }
         let line = format!("{}\n", json!({"type": event, "object": object}));
+        let rv = inner.rv;
+        inner.events.push((kind, rv, line.clone()));
         inner.watchers.retain(|(k, tx)| *k != kind || tx.unbounded_send(Ok(Bytes::from(line.clone()))).is_ok());
     }
 
@@ -100,7 +105,13 @@ async fn list_or_watch(api: ApiServer, kind: &'static str, query: String, header
     }
     if query_has(&query, "watch=true") {
         let (tx, rx) = mpsc::unbounded();
-        api.lock().watchers.push((kind, tx));
+        let since: u64 =
+            query.split('&').find_map(|p| p.strip_prefix("resourceVersion=")).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut inner = api.lock();
+        for (_, _, line) in inner.events.iter().filter(|(k, rv, _)| *k == kind && *rv > since) {
+            let _ = tx.unbounded_send(Ok(Bytes::from(line.clone())));
+        }
+        inner.watchers.push((kind, tx));
         return ([("content-type", "application/json")], Body::from_stream(rx)).into_response();
     }
     let inner = api.lock();
