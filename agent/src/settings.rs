@@ -60,7 +60,7 @@ pub struct Settings {
     pub basic_auth_user: String,
     /// Password for HTTP Basic auth (mandatory; in the Pod it comes from the session Secret).
     #[arg(long, env = "SELKIES_BASIC_AUTH_PASSWORD", hide_env_values = true)]
-    pub basic_auth_password: Option<String>,
+    pub basic_auth_password: Option<Secret>,
     /// Origins besides the page's own that may open the signalling socket (a portal that embeds
     /// the desktop, `https://portal.example.com`), comma-separated. Default: none.
     #[arg(long, env = "VDI_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -104,12 +104,12 @@ pub struct Settings {
     pub turn_username: Option<String>,
     /// Static TURN password (long-term credentials).
     #[arg(long, env = "SELKIES_TURN_PASSWORD", hide_env_values = true)]
-    pub turn_password: Option<String>,
+    pub turn_password: Option<Secret>,
     /// TURN REST shared secret (coturn `static-auth-secret`): the agent mints short-lived
     /// credentials per viewer and never sends the secret anywhere. Takes precedence over the
     /// static user name and password.
     #[arg(long, env = "SELKIES_TURN_SHARED_SECRET", hide_env_values = true)]
-    pub turn_shared_secret: Option<String>,
+    pub turn_shared_secret: Option<Secret>,
     /// Lifetime of minted TURN credentials, in seconds.
     #[arg(long, env = "VDI_TURN_CREDENTIAL_LIFETIME", default_value_t = 4 * 3600)]
     pub turn_credential_lifetime: u64,
@@ -144,7 +144,7 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 impl Settings {
     /// The password, or the message the agent exits with.
     pub fn password(&self) -> Result<&str, &'static str> {
-        match self.basic_auth_password.as_deref() {
+        match self.basic_auth_password.as_ref().map(Secret::expose) {
             Some(p) if !p.is_empty() => Ok(p),
             _ => Err(
                 "SELKIES_BASIC_AUTH_PASSWORD (or --basic-auth-password) is not set; vdi-agent never runs without a password",
@@ -156,12 +156,12 @@ impl Settings {
     /// else the static pair, else none.
     pub fn turn_credentials(&self) -> Option<crate::turn::Credentials> {
         self.turn_host.as_ref()?;
-        if let Some(secret) = self.turn_shared_secret.as_deref().filter(|s| !s.is_empty()) {
+        if let Some(secret) = self.turn_shared_secret.as_ref().map(Secret::expose).filter(|s| !s.is_empty()) {
             let lifetime = std::time::Duration::from_secs(self.turn_credential_lifetime);
             return Some(crate::turn::mint_now(secret.as_bytes(), &self.turn_user, lifetime));
         }
-        match (&self.turn_username, &self.turn_password) {
-            (Some(u), Some(p)) => Some(crate::turn::Credentials { username: u.clone(), password: p.clone() }),
+        match (&self.turn_username, self.turn_password.as_ref().map(Secret::expose)) {
+            (Some(u), Some(p)) => Some(crate::turn::Credentials { username: u.clone(), password: p.to_owned() }),
             _ => None,
         }
     }
@@ -191,5 +191,54 @@ impl Settings {
             });
         }
         out
+    }
+}
+
+/// A setting that must never be printed: its `Debug` says `<redacted>`, so `{settings:?}` in a log
+/// or a panic message shows no password or shared secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use clap::Parser;
+
+    /// Every secret setting is redacted in the settings' Debug.
+    #[test]
+    fn debug_shows_no_secret() {
+        let s = super::Settings::parse_from([
+            "vdi-agent",
+            "--basic-auth-password",
+            "pw-9f3a",
+            "--turn-password",
+            "turn-77c1",
+            "--turn-shared-secret",
+            "shared-5d20",
+        ]);
+        let shown = format!("{s:?}");
+        for secret in ["pw-9f3a", "turn-77c1", "shared-5d20"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert_eq!(s.password(), Ok("pw-9f3a"));
     }
 }
