@@ -277,3 +277,62 @@ fn hostile_clients_are_refused() {
         "another source is let in"
     );
 }
+
+/// An idle signalling socket is kept alive: the agent pings it (every
+/// `VDI_WS_PING_SECONDS`), so a proxy's read timeout does not close a desktop that is only being
+/// watched. Read as a WebSocket client reads it: frame by frame off the socket.
+#[test]
+fn the_signalling_socket_is_pinged_while_idle() {
+    use std::io::{Read, Write};
+    let x = XServer::xvfb("640x480");
+    let agent = Agent::start(&x.display, "x264enc", &[("VDI_WS_PING_SECONDS", "1")]);
+    let good = format!("user:{PASSWORD}");
+    let page = run(Command::new("curl").args(["-s", "-u", &good, &format!("http://{}/", agent.addr)]));
+    let page = text(&page).0;
+    let token = page.split(r#"name="vdi-token" content=""#).nth(1).and_then(|t| t.split('"').next()).expect("token");
+    let mut tcp = std::net::TcpStream::connect(agent.addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let auth = base64_encode(good.as_bytes());
+    let request = format!(
+        "GET /ws?token={token} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {auth}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        agent.addr
+    );
+    tcp.write_all(request.as_bytes()).expect("upgrade");
+    // The 101 answer, up to its blank line.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tcp.read_exact(&mut byte).expect("answer");
+        head.push(byte[0]);
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    // Frames, sent unmasked by the server: the config, the offer, candidates, then pings.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut opcodes = Vec::new();
+    while Instant::now() < deadline && !opcodes.contains(&0x9) {
+        let mut h = [0u8; 2];
+        tcp.read_exact(&mut h).expect("frame header");
+        let len = match h[1] & 0x7f {
+            126 => {
+                let mut l = [0u8; 2];
+                tcp.read_exact(&mut l).expect("len");
+                u64::from(u16::from_be_bytes(l))
+            }
+            127 => {
+                let mut l = [0u8; 8];
+                tcp.read_exact(&mut l).expect("len");
+                u64::from_be_bytes(l)
+            }
+            n => u64::from(n),
+        };
+        let mut payload = vec![0u8; usize::try_from(len).expect("size")];
+        tcp.read_exact(&mut payload).expect("payload");
+        opcodes.push(h[0] & 0x0f);
+    }
+    assert!(opcodes.contains(&0x9), "a ping within 10 s of an idle socket: opcodes {opcodes:?}");
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}

@@ -106,9 +106,16 @@ pub async fn run(agent: Arc<Agent>, socket: WebSocket) {
                     encoder: agent.encoder.element().into(),
                 }))
                 .await;
+            // Pings keep an idle socket open through proxies that close silent connections (an
+            // Ingress's read timeout) and find a viewer that vanished without closing.
+            let mut ping = tokio::time::interval(agent.settings.ws_ping_interval());
+            ping.tick().await;
             let reason = loop {
                 tokio::select! {
                     why = &mut stop => break why.unwrap_or_else(|_| "the agent is shutting down".into()),
+                    _ = ping.tick() => if ws_tx.send(Message::Ping(Default::default())).await.is_err() {
+                        break "the viewer went away".into()
+                    },
                     out = out_rx.recv() => match out {
                         Some(Out::Msg(m)) => if ws_tx.send(text(&m)).await.is_err() { break "the viewer went away".into() },
                         Some(Out::Failed(e)) => break e,

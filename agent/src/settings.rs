@@ -78,6 +78,10 @@ pub struct Settings {
     /// session's URL.
     #[arg(long, env = "VDI_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
     pub metrics_listen: std::net::SocketAddr,
+    /// Seconds between WebSocket pings on the signalling socket (an idle socket behind an
+    /// Ingress is otherwise closed after its read timeout).
+    #[arg(long, env = "VDI_WS_PING_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ws_ping_seconds: u64,
     /// Resize the X screen to the browser window (RandR).
     #[arg(long, env = "SELKIES_ENABLE_RESIZE", default_value_t = false, action = clap::ArgAction::Set)]
     pub enable_resize: bool,
@@ -142,6 +146,11 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 }
 
 impl Settings {
+    /// Time between WebSocket pings.
+    pub fn ws_ping_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.ws_ping_seconds)
+    }
+
     /// The password, or the message the agent exits with.
     pub fn password(&self) -> Result<&str, &'static str> {
         match self.basic_auth_password.as_ref().map(Secret::expose) {
