@@ -86,6 +86,8 @@ pub struct Request<'a> {
     pub dry_run: bool,
     /// The Pod object, already parsed (its admission view, [`pod_view`]); taken by the decision.
     pub pod: Option<Pod>,
+    /// Who asks (`userInfo.username`): a person, or a controller's service account.
+    pub username: Option<String>,
     object: Option<&'a RawValue>,
     old_object: Option<&'a RawValue>,
     body: &'a str,
@@ -106,10 +108,19 @@ struct RawRequest<'a> {
     namespace: Option<Cow<'a, str>>,
     #[serde(default)]
     dry_run: bool,
+    #[serde(default)]
+    user_info: Option<UserInfo>,
     #[serde(default, borrow)]
     object: Option<&'a RawValue>,
     #[serde(default, borrow)]
     old_object: Option<&'a RawValue>,
+}
+
+/// The part of `userInfo` admission reads.
+#[derive(Deserialize, Default)]
+struct UserInfo {
+    #[serde(default)]
+    username: Option<String>,
 }
 
 impl<'a> From<RawRequest<'a>> for Request<'a> {
@@ -122,6 +133,7 @@ impl<'a> From<RawRequest<'a>> for Request<'a> {
             namespace: r.namespace,
             dry_run: r.dry_run,
             pod: None,
+            username: r.user_info.and_then(|u| u.username),
             object: r.object,
             old_object: r.old_object,
             body: "",
@@ -147,7 +159,7 @@ impl<'de> serde::de::Visitor<'de> for RequestVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Request<'de>, A::Error> {
         use serde::de::{Error, IgnoredAny};
         let (mut uid, mut kind, mut operation, mut name, mut namespace) = (None, None, None, None, None);
-        let (mut dry_run, mut pod, mut object, mut old_object) = (false, None, None, None);
+        let (mut dry_run, mut pod, mut object, mut old_object, mut username) = (false, None, None, None, None);
         #[derive(Deserialize)]
         #[serde(field_identifier, rename_all = "camelCase")]
         enum Field {
@@ -157,6 +169,7 @@ impl<'de> serde::de::Visitor<'de> for RequestVisitor {
             Name,
             Namespace,
             DryRun,
+            UserInfo,
             Object,
             OldObject,
             #[serde(other)]
@@ -170,6 +183,7 @@ impl<'de> serde::de::Visitor<'de> for RequestVisitor {
                 Field::Name => name = map.next_value::<Option<String>>()?.map(Cow::Owned),
                 Field::Namespace => namespace = map.next_value::<Option<String>>()?.map(Cow::Owned),
                 Field::DryRun => dry_run = map.next_value::<Option<bool>>()?.unwrap_or(false),
+                Field::UserInfo => username = map.next_value::<Option<UserInfo>>()?.and_then(|u| u.username),
                 Field::Object if kind.as_ref().is_some_and(|k| target(k) == Target::SessionPod) => {
                     pod = map.next_value::<Option<pod_view::PodView>>()?.map(pod_view::PodView::into_pod);
                 }
@@ -188,6 +202,7 @@ impl<'de> serde::de::Visitor<'de> for RequestVisitor {
             namespace,
             dry_run,
             pod,
+            username,
             object,
             old_object,
             body: "",

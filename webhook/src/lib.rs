@@ -48,6 +48,9 @@ pub struct AppState {
     /// The TURN shared secret, when the platform has a TURN server: each session Secret gets its
     /// own TURN credentials minted with it.
     pub turn_secret: Option<Arc<mutate::TurnSecret>>,
+    /// When set, a person may create a VDISession only for themselves; these accounts (the
+    /// GitOps controllers') may create one for anybody.
+    pub gitops_accounts: Option<Arc<Vec<String>>>,
 }
 
 /// The admission server's routes: `POST /mutate`, `POST /validate`, `GET /healthz`,

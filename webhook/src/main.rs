@@ -47,6 +47,18 @@ struct Cli {
     /// session's deadline. The secret stays in the webhook's namespace.
     #[arg(long, env = "VDI_WEBHOOK_TURN_SHARED_SECRET_FILE")]
     turn_shared_secret_file: Option<PathBuf>,
+    /// Let a person create a VDISession only for themselves (spec.user = their user name); the
+    /// accounts in --gitops-accounts may create one for anybody. On by default.
+    #[arg(long, env = "VDI_WEBHOOK_BIND_SESSION_USER", default_value_t = true, action = clap::ArgAction::Set)]
+    bind_session_user: bool,
+    /// The GitOps controllers' accounts (they apply what git says, for any user).
+    #[arg(
+        long,
+        env = "VDI_WEBHOOK_GITOPS_ACCOUNTS",
+        value_delimiter = ',',
+        default_value = "system:serviceaccount:argocd:argocd-application-controller,system:serviceaccount:flux-system:kustomize-controller"
+    )]
+    gitops_accounts: Vec<String>,
     /// Threads serving connections, each with its own runtime [default: the CPUs this process
     /// may use].
     #[arg(long, env = "VDI_WEBHOOK_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -89,7 +101,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     };
     tracing::info!(turn = turn_secret.is_some(), "session TURN credentials");
-    let state = AppState { templates, metrics, gpu_resource: cli.gpu_resource_name.clone(), turn_secret };
+    let gitops_accounts = cli.bind_session_user.then(|| Arc::new(cli.gitops_accounts.clone()));
+    let state =
+        AppState { templates, metrics, gpu_resource: cli.gpu_resource_name.clone(), turn_secret, gitops_accounts };
 
     let listener =
         tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;

@@ -87,6 +87,19 @@ fn session(
             ));
         }
     }
+    if let Some(accounts) = &state.gitops_accounts
+        && req.operation == Operation::Create
+    {
+        let who = req.username.as_deref().unwrap_or("");
+        if !accounts.iter().any(|a| a == who) && !who.eq_ignore_ascii_case(&s.spec.user) {
+            problems.push(format!(
+                "spec.user is {} but you are {}: a person may create a desktop only for themselves; sessions for others come through git (the GitOps controller: {})",
+                s.spec.user,
+                if who.is_empty() { "unknown" } else { who },
+                accounts.join(", ")
+            ));
+        }
+    }
     let namespace =
         req.namespace.as_deref().map(str::to_owned).or_else(|| s.metadata.namespace.clone()).unwrap_or_default();
     let template = state.templates.get(&s.spec.template);

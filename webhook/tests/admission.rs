@@ -37,10 +37,10 @@ fn state() -> AppState {
         metrics: std::sync::Arc::new(Metrics::new()),
         gpu_resource: vdi_crds::pod::GPU_RESOURCE.into(),
         turn_secret: None,
+        gitops_accounts: None,
     }
 }
 
-/// A review in the API server's shape around `object`.
 /// The state with the example templates (what the rendered examples name).
 fn examples_state() -> AppState {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -56,6 +56,7 @@ async fn post_to(state: AppState, path: &str, review: &Value) -> Value {
     v["response"].clone()
 }
 
+/// A review in the API server's shape around `object`.
 fn review(op: &str, group: &str, kind: &str, resource: &str, object: Value, old: Value, dry_run: bool) -> Value {
     let version = if group.is_empty() { "v1" } else { "v1alpha1" };
     let name = object.pointer("/metadata/name").or(old.pointer("/metadata/name")).cloned().unwrap_or(json!(""));
@@ -547,6 +548,32 @@ async fn secret_gets_its_own_turn_credentials_until_the_sessions_deadline() {
         &object,
     );
     assert!(plain["data"].get("turn-username").is_none());
+}
+
+/// Anyone who may create a VDISession could name any `spec.user`: with the binding (the
+/// binary's default), a person creates desktops only for themselves, the GitOps controller for
+/// anybody.
+#[tokio::test]
+async fn a_person_may_create_a_session_only_for_themselves() {
+    let mut bound = state();
+    bound.gitops_accounts =
+        Some(std::sync::Arc::new(vec!["system:serviceaccount:argocd:argocd-application-controller".into()]));
+    let as_user = |who: &str, object: Value| {
+        let mut r = review("CREATE", "vdi.kasm.io", "VDISession", "vdisessions", object, Value::Null, false);
+        r["request"]["userInfo"]["username"] = json!(who);
+        r
+    };
+    let for_bob = session("bob@example.com", "ubuntu-desktop", Value::Null, None);
+    let denied = post_to(bound.clone(), "/validate", &as_user("jane@example.com", for_bob.clone())).await;
+    assert_eq!(denied["allowed"], false, "{denied}");
+    let msg = denied["status"]["message"].as_str().unwrap_or("");
+    assert!(msg.contains("only for themselves") && msg.contains("jane@example.com"), "{msg}");
+    let own = session("Jane@Example.com", "ubuntu-desktop", Value::Null, None);
+    assert_eq!(post_to(bound.clone(), "/validate", &as_user("jane@example.com", own)).await["allowed"], true);
+    let gitops = as_user("system:serviceaccount:argocd:argocd-application-controller", for_bob.clone());
+    assert_eq!(post_to(bound.clone(), "/validate", &gitops).await["allowed"], true, "git may name anybody");
+    let other_sa = as_user("system:serviceaccount:ci:deployer", for_bob);
+    assert_eq!(post_to(bound, "/validate", &other_sa).await["allowed"], false, "another account may not");
 }
 
 fn session(user: &str, template: &str, resources: Value, timeout: Option<&str>) -> Value {

@@ -118,6 +118,7 @@ async fn templates_follow_the_cluster_through_a_watch() {
         metrics: Arc::new(Metrics::new()),
         gpu_resource: vdi_crds::pod::GPU_RESOURCE.into(),
         turn_secret: None,
+        gitops_accounts: None,
     };
 
     // Not ready (and /readyz says so) until the first list is in the cache.
