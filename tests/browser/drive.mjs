@@ -183,6 +183,9 @@ async function keySteps() {
   for (let i = 0; i < 3; i++) await page.keyboard.down('KeyA');
   await page.keyboard.up('KeyA');
   say({ step: 'typed-non-us' });
+  // The browser stays open until the test has seen the keys at the X server: closing it at once
+  // could drop input still queued in the data channel on a busy machine.
+  await go();
 }
 
 // Benchmarks: (1) from the size request leaving the page to the first decoded frame of that size
