@@ -177,8 +177,8 @@ fn observe(session: &VDISession, pod: Option<&Pod>) -> Observed {
     Observed { phase: Phase::Creating, reason, message, since }
 }
 
-/// The status `session` should have, given its Pod (`None`: none exists). `previous` is the
-/// status it has now: the Ready condition keeps its lastTransitionTime while its status holds.
+/// The status `session` should have, given its Pod (`None`: none exists). Against the status the
+/// session has now, the Ready condition keeps its lastTransitionTime while its status holds.
 pub fn derive(session: &VDISession, pod: Option<&Pod>) -> VDISessionStatus {
     let o = observe(session, pod);
     let running = o.phase == Phase::Running;

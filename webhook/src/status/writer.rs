@@ -25,6 +25,10 @@ pub const FIELD_MANAGER: &str = "vdi-status";
 /// A session, by namespace and name.
 type Key = (String, String);
 
+fn key_of(s: &VDISession) -> Key {
+    (s.namespace().unwrap_or_default(), s.name_any())
+}
+
 /// Why the writer stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum WriterError {
@@ -61,8 +65,7 @@ pub async fn run(client: Client, metrics: Arc<StatusMetrics>) -> Result<(), Writ
             match r {
                 Ok(s) => {
                     let seen = s.status.as_ref().and_then(|st| st.observed_generation);
-                    (s.status.is_none() || seen != s.metadata.generation)
-                        .then(|| Ok((s.namespace().unwrap_or_default(), s.name_any())))
+                    (s.status.is_none() || seen != s.metadata.generation).then(|| Ok(key_of(&s)))
                 }
                 Err(e) => Some(Err(("VDISession", e))),
             }
@@ -119,8 +122,7 @@ const RESYNC: Duration = Duration::from_secs(300);
 
 impl State {
     async fn reconcile_all(&mut self) {
-        let all: Vec<Key> =
-            self.sessions.state().iter().map(|s| (s.namespace().unwrap_or_default(), s.name_any())).collect();
+        let all: Vec<Key> = self.sessions.state().iter().map(|s| key_of(s)).collect();
         for k in all {
             self.reconcile(k).await;
         }
