@@ -144,6 +144,16 @@ impl XServer {
         Self { child, _dir: dir, display: format!(":{}", line.trim()) }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the server is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// The screen size an X client (`xdpyinfo`) reads.
     pub fn size(&self) -> String {
         let out = run(Command::new("xdpyinfo").args(["-display", &self.display]));

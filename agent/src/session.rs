@@ -172,15 +172,24 @@ impl Stream {
     }
 
     fn stop(&self) {
+        let _lifecycle = LIFECYCLE.lock();
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        let _ = self.pipeline.set_state(gst::State::Null);
+        self.stop();
     }
 }
+
+/// Held while a pipeline starts or stops, so no two do at once. `ximagesrc` (Xlib with XShm)
+/// corrupted the heap when one viewer's pipeline stopped while the next one's started: 300
+/// signalling sockets opened and dropped back to back aborted the agent (`malloc(): unaligned
+/// tcache chunk detected`) every time, with or without data channel, probes or UPnP, and never
+/// with `videotestsrc` in its place or with 300 ms between the sockets (Xlib's XInitThreads did
+/// not help). With this lock, 1,800 ran clean. Starting takes milliseconds, so a viewer waits for nothing it would notice.
+static LIFECYCLE: Mutex<()> = Mutex::new(());
 
 fn start_pipeline(
     agent: &Arc<Agent>,
@@ -188,6 +197,7 @@ fn start_pipeline(
     turn: Option<&crate::turn::Credentials>,
     out: mpsc::UnboundedSender<Out>,
 ) -> Result<Stream, String> {
+    let _lifecycle = LIFECYCLE.lock();
     let s = &agent.settings;
     let audio = agent.desktop.features.audio.then(|| (s.pulse_server.as_deref().unwrap_or_default(), s.audio_bitrate));
     let desc = pipeline::description(&s.display, agent.encoder, s.video_bitrate, s.framerate, audio);
@@ -342,6 +352,7 @@ fn follow_capture_size(pipeline: &gst::Pipeline, controller: Arc<Mutex<crate::bi
 }
 
 fn configure_ice(webrtc: &gst::Element, s: &Settings, turn: Option<&crate::turn::Credentials>) {
+    no_upnp(webrtc);
     if let Some(h) = &s.stun_host {
         webrtc.set_property_from_str("stun-server", &format!("stun://{h}:{}", s.stun_port));
     }
@@ -369,6 +380,25 @@ fn configure_ice(webrtc: &gst::Element, s: &Settings, turn: Option<&crate::turn:
         if !webrtc.emit_by_name::<bool>("add-turn-server", &[&url]) {
             tracing::warn!(host = %h, "webrtcbin refused the TURN server");
         }
+    }
+}
+
+/// Turns off libnice's UPnP: it asks the LAN's router to map ports, which has no meaning in a
+/// cluster, sends SSDP multicast from the Pod and starts a gupnp-igd thread and HTTP listener
+/// for every viewer (with viewers coming and going quickly, their ports collided: "Unable to
+/// listen on 127.0.0.1:… Address already in use" in the log). Set before candidates are
+/// gathered, so none of it starts.
+fn no_upnp(webrtc: &gst::Element) {
+    use gst::glib::prelude::*;
+    let agent = webrtc
+        .find_property("ice-agent")
+        .and_then(|_| webrtc.property::<Option<gst::glib::Object>>("ice-agent"))
+        .filter(|ice| ice.find_property("agent").is_some())
+        .and_then(|ice| ice.property::<Option<gst::glib::Object>>("agent"))
+        .filter(|nice| nice.find_property("upnp").is_some());
+    match agent {
+        Some(nice) => nice.set_property("upnp", false),
+        None => tracing::warn!("libnice's UPnP could not be turned off: this webrtcbin hides its ICE agent"),
     }
 }
 
