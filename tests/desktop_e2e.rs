@@ -37,6 +37,27 @@ fn the_screen_follows_the_browser_window_within_bounds() {
         "the X screen (read by xdpyinfo) and the video follow the window: {out}"
     );
     assert_eq!(x.size(), "2560x1600");
+    // Each size got a mode of its own; those of the sizes left behind are deleted again.
+    assert_eq!(agent_modes(&x.display), ["2560x1600_vdi"], "RandR modes the agent left in the server");
+}
+
+/// The names of the RandR modes the agent created (`WxH_vdi`) that the X server still has.
+fn agent_modes(display: &str) -> Vec<String> {
+    use x11rb::{connection::Connection, protocol::randr::ConnectionExt as _};
+    let (conn, screen) = x11rb::connect(Some(display)).expect("connect");
+    let root = conn.setup().roots[screen].root;
+    let res = conn.randr_get_screen_resources_current(root).expect("request").reply().expect("reply");
+    let mut names = res.names.as_slice();
+    let mut out = Vec::new();
+    for m in &res.modes {
+        let (name, rest) = names.split_at(usize::from(m.name_len));
+        names = rest;
+        let name = String::from_utf8_lossy(name).into_owned();
+        if name.ends_with("_vdi") {
+            out.push(name);
+        }
+    }
+    out
 }
 
 #[test]
@@ -223,4 +244,104 @@ fn keys_never_stick_and_other_layouts_type_their_characters() {
         arrived(&seen),
         "ö (German layout key), € (composed text) and three presses of a held a (press, 2 repeats, release: 6 events) did not all arrive: {seen}"
     );
+}
+
+/// A viewer, or a script on its page, cannot hurt the X server through the input channel: keys
+/// that act on the server (Terminate_Server, VT switching, breaking grabs, AccessX) are refused,
+/// and a flood of two million typed characters is held to the input rate, so the person's next
+/// key still arrives promptly and the X server stays up. (Before: Terminate_Server stopped Xvfb,
+/// and the flood would have been typed for minutes.)
+#[test]
+fn hostile_input_cannot_stop_or_flood_the_x_server() {
+    let mut x = XServer::xvfb("800x600");
+    let xev = XEvents::watch(&x.display, &["-event", "keyboard"]);
+    let agent = Agent::start(&x.display, "x264enc", &[]);
+    let mut opts = agent.drive_opts(&x.display);
+    let key = |k: u32, d: bool| serde_json::json!({ "send": { "t": "k", "k": k, "d": d } });
+    // Terminate_Server, Switch_VT_1, Ungrab, ClearGrab, MouseKeys_Enable.
+    let denied = [0xfed5, 0x1008_fe01, 0x1008_fe20, 0x1008_fe21, 0xfe76];
+    let mut raw: Vec<serde_json::Value> = denied.iter().flat_map(|&k| [key(k, true), key(k, false)]).collect();
+    raw.push(serde_json::json!({ "send": { "t": "text", "s": "x".repeat(1000) }, "times": 2000 }));
+    // The burst comes back within two seconds at the input rate.
+    raw.push(serde_json::json!({ "waitMs": 2500 }));
+    raw.extend([key(0x5a, true), key(0x5a, false)]); // Z
+    opts["raw"] = serde_json::json!(raw);
+    let mut z_after = None;
+    let (ok, out) = drive_live(Command::new(node()), opts, |step, _| {
+        (step == "raw-sent").then(|| {
+            let t0 = Instant::now();
+            while !xev.seen().contains("keysym 0x5a, Z") && t0.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            z_after = xev.seen().contains("keysym 0x5a, Z").then(|| t0.elapsed());
+            String::new()
+        })
+    });
+    assert!(ok, "{out}\n{}", agent.log());
+    assert!(x.alive(), "the X server is still running");
+    assert!(run(Command::new("xdpyinfo").args(["-display", &x.display])).status.success(), "and answers clients");
+    let seen = xev.seen();
+    for name in ["Terminate_Server", "XF86Switch_VT_1", "XF86Ungrab", "XF86ClearGrab", "MouseKeys_Enable"] {
+        assert!(!seen.contains(name), "{name} reached the X server");
+    }
+    assert!(z_after.is_some_and(|t| t < Duration::from_secs(10)), "the key after the flood arrived late or never");
+    let typed = seen.matches("keysym 0x78, x").count() / 2;
+    assert!(typed < 100_000, "{typed} of the 2,000,000 flooded characters were typed");
+    let m = text(&run(Command::new("curl").args(["-s", &format!("http://{}/metrics", agent.metrics)]))).0;
+    assert!(m.contains(r#"vdi_agent_input_dropped_total{reason="keysym"} 10"#), "{m}");
+    assert!(m.contains(r#"vdi_agent_input_dropped_total{reason="rate"}"#), "{m}");
+}
+
+/// The agent's peak memory (VmHWM) in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A huge copy in the desktop (64 MiB, which xclip hands over in INCR pieces) is refused by its
+/// announced size without being read: the agent's peak memory does not grow by it, and the next
+/// ordinary copy still goes out. (Before, the whole selection was read first.)
+#[test]
+fn a_huge_copy_in_the_desktop_is_refused_without_being_read() {
+    let x = XServer::xvfb("640x480");
+    let agent = Agent::start(&x.display, "x264enc", &[("VDI_CLIPBOARD_MAX_BYTES", "65536")]);
+    let pid = agent.proc.child.id();
+    let metric = |direction: &str| {
+        let m = text(&run(Command::new("curl").args(["-s", &format!("http://{}/metrics", agent.metrics)]))).0;
+        let needle = format!(r#"vdi_agent_clipboard_transfers_total{{direction="{direction}"}} "#);
+        m.lines().find_map(|l| l.strip_prefix(needle.as_str())).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0)
+    };
+    let copy = |text: &[u8]| {
+        use std::io::Write;
+        let mut xclip = Command::new("xclip")
+            .args(["-selection", "clipboard", "-i"])
+            .env("DISPLAY", &x.display)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("xclip");
+        xclip.stdin.take().expect("stdin").write_all(text).expect("write");
+        // xclip forks to serve the selection and exits; the server child stays.
+        xclip.wait().expect("xclip");
+    };
+    let wait_for = |direction: &str, want: u64| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while metric(direction) < want && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        metric(direction)
+    };
+    let before = peak_kib(pid);
+    copy(&vec![b'x'; 64 << 20]);
+    assert_eq!(wait_for("refused", 1), 1, "{}", agent.log());
+    let grown = peak_kib(pid).saturating_sub(before);
+    assert!(grown < 16 << 10, "the agent's peak memory grew by {grown} KiB for a refused 64 MiB copy");
+    copy(b"a small copy after the refusal");
+    assert_eq!(wait_for("out", 1), 1, "the next copy goes out: {}", agent.log());
 }

@@ -24,6 +24,19 @@ pub enum InputError {
     /// The X server refused a request.
     #[error("X request failed: {0}")]
     X(String),
+    /// A keysym that acts on the X server rather than typing (see [`denied`]).
+    #[error("keysym {0:#x} acts on the X server and is not sent")]
+    Denied(u32),
+}
+
+/// Keysyms a viewer may not send: their XKB actions act on the X server itself rather than type.
+/// `Terminate_Server` (0xfed5) stops it for every client; the virtual screen keys and the XF86
+/// server actions (0x1008fe01.. `Switch_VT_n`, `Ungrab`, `ClearGrab`, `Next_VMode`, `LogGrabInfo`)
+/// switch terminals, break other clients' grabs and write to the server's log; the AccessX
+/// toggles (0xfe70..) and pointer keys (0xfee0..) change how the keyboard behaves for everyone.
+/// AltGr (`ISO_Level3_Shift`, 0xfe03), the other ISO keys and dead keys (0xfe50..) stay allowed.
+pub fn denied(keysym: u32) -> bool {
+    matches!(keysym, 0xfe70..=0xfe7f | 0xfed0..=0xfeff | 0x1008_fe00..=0x1008_feff)
 }
 
 fn xerr<E: std::fmt::Display>(e: E) -> InputError {
@@ -138,6 +151,10 @@ impl Injector {
     }
 
     fn key(&mut self, keysym: u32, down: bool, want: Option<usize>) -> Result<(), InputError> {
+        if denied(keysym) {
+            // Never bound to a keycode, so the X server's XKB actions for it cannot run.
+            return Err(InputError::Denied(keysym));
+        }
         let Some(code) = self.keycode(keysym, want)? else {
             tracing::debug!(keysym, "no keycode for keysym and no spare keycode");
             return Ok(());
@@ -267,7 +284,7 @@ pub fn keysym_of(ch: char) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::keysym_of;
+    use super::{denied, keysym_of};
 
     #[test]
     fn keysyms_of_characters() {
@@ -275,5 +292,21 @@ mod tests {
         assert_eq!(keysym_of('ö'), 0xf6);
         assert_eq!(keysym_of('€'), 0x0100_20ac);
         assert_eq!(keysym_of('\n'), 0xff0d);
+    }
+
+    #[test]
+    fn server_actions_are_denied_and_typing_keys_are_not() {
+        // Terminate_Server, Switch_VT_1, Ungrab, ClearGrab, Next_VMode, MouseKeys_Enable, Pointer_Button1.
+        for k in [0xfed5, 0x1008_fe01, 0x1008_fe20, 0x1008_fe21, 0x1008_fe22, 0xfe76, 0xfee9] {
+            assert!(denied(k), "{k:#x}");
+        }
+        // a, ö, Return, BackSpace, Control_L, ISO_Level3_Shift (AltGr), dead_acute, €, XF86AudioMute.
+        for k in [0x61, 0xf6, 0xff0d, 0xff08, 0xffe3, 0xfe03, 0xfe51, 0x0100_20ac, 0x1008_ff12] {
+            assert!(!denied(k), "{k:#x}");
+        }
+        // No character typed as text maps to a denied keysym.
+        for ch in ['\u{fed5}', '\u{8fe01}', 'a', '\n'] {
+            assert!(!denied(keysym_of(ch)), "{ch:?}");
+        }
     }
 }

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub clipboard: Family<Vec<(String, String)>, Counter>,
     /// Desktop sound: 1 for `streaming` or `off` (with the reason in the log).
     pub audio: Family<Vec<(String, String)>, Gauge>,
+    /// Viewer input not sent to the X server, by reason: `rate`, `queue`, `keysym`.
+    pub input_dropped: Family<Vec<(String, String)>, Counter>,
 }
 
 impl Default for Metrics {
@@ -77,6 +79,7 @@ impl Metrics {
             capture_phase_moves: Counter::default(),
             clipboard: Family::default(),
             audio: Family::default(),
+            input_dropped: Family::default(),
         };
         registry.register("encoder", "Encoder in use (1 for its name)", m.encoder.clone());
         registry.register("viewers", "Connected viewers", m.viewers.clone());
@@ -115,6 +118,11 @@ impl Metrics {
             m.clipboard.clone(),
         );
         registry.register("audio", "Desktop sound (1 for streaming or off)", m.audio.clone());
+        registry.register(
+            "input_dropped",
+            "Viewer input not sent to the X server (rate: over the rate limit, queue: the queue was full, keysym: a key that acts on the X server)",
+            m.input_dropped.clone(),
+        );
         Self { registry, ..m }
     }
 

@@ -86,7 +86,38 @@ pub fn apply(conn: &RustConnection, root: xproto::Window, w: u16, h: u16) -> Res
         return Err(ResizeError::Refused(format!("{:?}", set.status)));
     }
     set_screen(conn, root, w, h)?;
+    forget_old_modes(conn, output, &res, mode);
     current(conn, root)
+}
+
+/// The suffix of the modes the agent creates; no driver or EDID names a mode like it.
+const MODE_SUFFIX: &[u8] = b"_vdi";
+
+/// Deletes the modes the agent created for earlier sizes, so that a viewer resizing its window a
+/// thousand times leaves one mode in the server (and in every `xrandr` listing), not a thousand.
+/// `keep` is the mode in use. A failure only leaves a mode behind, so it is logged, not returned.
+fn forget_old_modes(
+    conn: &RustConnection,
+    output: randr::Output,
+    res: &randr::GetScreenResourcesCurrentReply,
+    keep: randr::Mode,
+) {
+    let mut names = res.names.as_slice();
+    for m in &res.modes {
+        let (name, rest) = names.split_at(usize::from(m.name_len).min(names.len()));
+        names = rest;
+        if m.id == keep || !name.ends_with(MODE_SUFFIX) {
+            continue;
+        }
+        let deleted = randr::delete_output_mode(conn, output, m.id)
+            .map_err(refused)
+            .and_then(|c| c.check().map_err(refused))
+            .and_then(|()| randr::destroy_mode(conn, m.id).map_err(refused))
+            .and_then(|c| c.check().map_err(refused));
+        if let Err(e) = deleted {
+            tracing::debug!(error = %e, mode = %String::from_utf8_lossy(name), "an earlier mode was not deleted");
+        }
+    }
 }
 
 fn set_screen(conn: &RustConnection, root: xproto::Window, w: u16, h: u16) -> Result<(), ResizeError> {

@@ -249,6 +249,28 @@ async function startProbe(screenWidth) {
   }, screenWidth);
 }
 
+// What a hostile client sends on the data channel, bypassing the page's own checks: each item is
+// {send: message, times: n} (sent n times as fast as the channel takes them) or {waitMs: n}.
+async function rawSteps() {
+  await until('input channel', () => page.evaluate(() => input && input.readyState === 'open'), 10000);
+  for (const item of opt.raw) {
+    if (item.waitMs) { await page.waitForTimeout(item.waitMs); continue; }
+    const sent = await page.evaluate(async ({ msg, times }) => {
+      const text = JSON.stringify(msg);
+      for (let i = 0; i < times; i++) {
+        // Past 8 MiB queued the channel would throw: wait for it to drain as a real flood would.
+        while (input.bufferedAmount > 8 << 20) await new Promise((r) => setTimeout(r, 5));
+        input.send(text);
+      }
+      while (input.bufferedAmount > 0) await new Promise((r) => setTimeout(r, 5));
+      return times;
+    }, { msg: item.send, times: item.times || 1 });
+    say({ step: 'raw', t: item.send.t, sent });
+  }
+  say({ step: 'raw-sent' });
+  await go();
+}
+
 // Network runs: every 500 ms one sample (frames presented, clock latencies, what the browser
 // received and decoded, the agent's own figures from the data channel) until the test says stop.
 async function networkSteps() {
@@ -368,6 +390,7 @@ try {
   if (opt.clipboard) await clipboardSteps();
   if (opt.audio) await audioSteps();
   if (opt.keys) await keySteps();
+  if (opt.raw) await rawSteps();
   if (opt.bench) await benchSteps();
   if (opt.repeat) await repeatSteps();
   if (opt.network) await networkSteps();

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use clap::ValueEnum;
 
+mod reader;
+
 /// Which ways clipboard text may travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Direction {
@@ -89,40 +91,31 @@ impl Clipboard {
     pub fn follow(self: &Arc<Self>, limit: usize, copied: impl Fn(Copied) + Send + 'static) {
         let me = self.clone();
         let spawned = std::thread::Builder::new().name("clipboard".into()).spawn(move || {
-            let atoms = &me.x.getter.atoms;
+            let deliver = |c: Copied| match c {
+                Copied::Text(text) if me.echo(&text) => {}
+                c => copied(c),
+            };
             loop {
-                let bytes = match me.x.load_wait(atoms.clipboard, atoms.utf8_string, atoms.property) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reading the desktop's clipboard failed");
-                        std::thread::sleep(std::time::Duration::from_millis(500));
-                        continue;
-                    }
-                };
-                if bytes.is_empty() {
-                    continue;
-                }
-                if bytes.len() > limit {
-                    copied(Copied::TooLarge(bytes.len()));
-                    continue;
-                }
-                let text = String::from_utf8_lossy(&bytes).into_owned();
-                // Our own store comes back once as an owner change; a later copy of the same text
-                // in the desktop is news again.
-                let echo = me.last_set.lock().ok().is_some_and(|mut last| {
-                    let hit = last.as_deref() == Some(text.as_str());
-                    if hit {
-                        *last = None;
-                    }
-                    hit
-                });
-                if !echo {
-                    copied(Copied::Text(text));
+                if let Err(e) = reader::follow(&me.x.getter, limit, &deliver) {
+                    tracing::warn!(error = %e, "reading the desktop's clipboard failed");
+                    std::thread::sleep(std::time::Duration::from_millis(500));
                 }
             }
         });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot follow the desktop's clipboard");
         }
+    }
+
+    /// Whether `text` is the browser's own paste coming back: our own store comes back once as an
+    /// owner change; a later copy of the same text in the desktop is news again.
+    fn echo(&self, text: &str) -> bool {
+        self.last_set.lock().ok().is_some_and(|mut last| {
+            let hit = last.as_deref() == Some(text);
+            if hit {
+                *last = None;
+            }
+            hit
+        })
     }
 }
