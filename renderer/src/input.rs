@@ -116,7 +116,6 @@ pub fn read(files: &[PathBuf], schemas: &Schemas) -> Input {
 }
 
 fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
-    let mut diags = Vec::new();
     if let Ok(meta) = std::fs::metadata(file)
         && meta.len() > crate::yaml::MAX_FILE_BYTES as u64
     {
@@ -138,17 +137,25 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
             return;
         }
     };
+    read_text(file, &text, schemas, input);
+}
+
+/// Reads the documents of one file's `text` (`file` names it in diagnostics): what `read` does
+/// with each file once it is in memory. Any text gets documents or diagnostics, never a panic
+/// (the fuzz target `render_input` feeds it arbitrary bytes).
+pub fn read_text(file: &Path, text: &str, schemas: &Schemas, input: &mut Input) {
+    let mut diags = Vec::new();
     // Before any parser: a document nested too deep gets one error, never a crash.
-    if let Err((line, why)) = crate::yaml::check_depth(&text) {
+    if let Err((line, why)) = crate::yaml::check_depth(text) {
         input.diagnostics.push(diag(file, Some(Pos { line, col: 1 }), None, None, why));
         return;
     }
     // Located lazily: only files with problems pay for the position index.
     let mut locations: Option<Locations> = None;
     let mut locate = |doc: usize, ptr: &str| -> Option<Pos> {
-        locations.get_or_insert_with(|| Locations::index(&text)).find(doc, ptr)
+        locations.get_or_insert_with(|| Locations::index(text)).find(doc, ptr)
     };
-    for (doc, de) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+    for (doc, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let origin = Origin { file: file.to_owned(), doc };
         let value = match serde_yaml::Value::deserialize(de) {
             Ok(v) => v,
@@ -225,7 +232,7 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
         }
     }
     if !diags.is_empty() {
-        input.texts.insert(file.to_owned(), text.clone());
+        input.texts.insert(file.to_owned(), text.to_owned());
         input.diagnostics.extend(diags);
     }
 }
