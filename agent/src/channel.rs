@@ -101,7 +101,7 @@ impl Inbox {
         if release {
             self.release_all.store(true, Ordering::Release);
         }
-        self.metrics.input_dropped.get_or_create(&vec![("reason".to_owned(), reason.to_owned())]).inc();
+        self.metrics.input_dropped(reason);
         if !std::mem::replace(&mut self.dropped_logged, true) {
             tracing::warn!(reason, "viewer input dropped: it is sent faster than the desktop takes it");
         }
@@ -151,11 +151,7 @@ pub fn attach(
                 }
                 Ok(None) => {}
                 Err(InputError::Denied(keysym)) => {
-                    replies
-                        .metrics
-                        .input_dropped
-                        .get_or_create(&vec![("reason".to_owned(), "keysym".to_owned())])
-                        .inc();
+                    replies.metrics.input_dropped("keysym");
                     if !std::mem::replace(&mut denied_logged, true) {
                         tracing::warn!(keysym = format_args!("{keysym:#x}"), "key refused: it acts on the X server");
                     }

@@ -126,6 +126,11 @@ impl Metrics {
         Self { registry, ..m }
     }
 
+    /// Counts viewer input not sent to the X server (`rate`, `queue` or `keysym`).
+    pub fn input_dropped(&self, reason: &'static str) {
+        self.input_dropped.get_or_create(&vec![("reason".to_owned(), reason.to_owned())]).inc();
+    }
+
     /// The text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
