@@ -344,4 +344,5 @@ fn a_huge_copy_in_the_desktop_is_refused_without_being_read() {
     assert!(grown < 16 << 10, "the agent's peak memory grew by {grown} KiB for a refused 64 MiB copy");
     copy(b"a small copy after the refusal");
     assert_eq!(wait_for("out", 1), 1, "the next copy goes out: {}", agent.log());
+    assert_eq!(metric("refused"), 1, "only the huge copy was refused");
 }

@@ -4,6 +4,12 @@
 //! is counted piece by piece and, once past the limit, its pieces are dropped unread until the
 //! owner finishes. (x11-clipboard's reader keeps the whole selection before anyone can look at
 //! its size: a 1 GiB copy in the desktop grew the agent by 1 GiB.)
+//!
+//! Each owner is asked to write into a property of its own, taken in turn from a few: an owner
+//! that lost the selection mid-INCR keeps writing pieces where it was told to, and in a shared
+//! property its next piece could replace the new owner's answer (a 64 MiB copy followed by a
+//! short one was then refused as a second huge copy). Pieces on a property that is no longer
+//! current are deleted unread, so that owner finishes too.
 
 use x11_clipboard::Context;
 use x11rb::{
@@ -20,6 +26,9 @@ fn x<E: std::fmt::Display>(e: E) -> ClipboardError {
     ClipboardError(e.to_string())
 }
 
+/// The properties owners are asked to write into, in turn.
+const PROPERTIES: [&str; 4] = ["VDI_CLIPBOARD_0", "VDI_CLIPBOARD_1", "VDI_CLIPBOARD_2", "VDI_CLIPBOARD_3"];
+
 /// Where the transfer of the current owner's text stands.
 enum Transfer {
     Idle,
@@ -35,7 +44,13 @@ enum Transfer {
 pub(super) fn follow(ctx: &Context, limit: usize, copied: &dyn Fn(Copied)) -> Result<(), ClipboardError> {
     let conn = &ctx.connection;
     let atoms = &ctx.atoms;
-    let (window, property) = (ctx.window, atoms.property);
+    let window = ctx.window;
+    let properties = PROPERTIES
+        .iter()
+        .map(|name| Ok(conn.intern_atom(false, name.as_bytes()).map_err(x)?.reply().map_err(x)?.atom))
+        .collect::<Result<Vec<u32>, ClipboardError>>()?;
+    let mut turn = 0;
+    let mut property = properties[0];
     let root = conn.setup().roots.get(ctx.screen).ok_or_else(|| x("no such screen"))?.root;
     xfixes::query_version(conn, 5, 0).map_err(x)?.reply().map_err(x)?;
     let mask = xfixes::SelectionEventMask::SET_SELECTION_OWNER
@@ -54,12 +69,21 @@ pub(super) fn follow(ctx: &Context, limit: usize, copied: &dyn Fn(Copied)) -> Re
                 if ev.owner == x11rb::NONE {
                     continue;
                 }
-                // A new owner: whatever the last one was sending is abandoned.
+                // A new owner: whatever the last one was sending is abandoned, and the new one
+                // writes elsewhere.
+                turn = (turn + 1) % properties.len();
+                property = properties[turn];
                 conn.delete_property(window, property).map_err(x)?;
                 conn.convert_selection(window, atoms.clipboard, atoms.utf8_string, property, ev.timestamp)
                     .map_err(x)?;
                 conn.flush().map_err(x)?;
                 state = Transfer::Asked;
+            }
+            Event::SelectionNotify(ev)
+                if ev.selection == atoms.clipboard && ev.property != property && ev.property != x11rb::NONE =>
+            {
+                // An answer for an abandoned request: let its owner go.
+                delete(conn, window, ev.property)?;
             }
             Event::SelectionNotify(ev) if ev.selection == atoms.clipboard && matches!(state, Transfer::Asked) => {
                 state = Transfer::Idle;
@@ -90,6 +114,15 @@ pub(super) fn follow(ctx: &Context, limit: usize, copied: &dyn Fn(Copied)) -> Re
                 } else {
                     text(take(conn, window, property, size)?);
                 }
+            }
+            Event::PropertyNotify(ev)
+                if ev.window == window
+                    && ev.atom != property
+                    && properties.contains(&ev.atom)
+                    && ev.state == xproto::Property::NEW_VALUE =>
+            {
+                // A piece from an owner that lost the selection mid-transfer: dropped unread.
+                delete(conn, window, ev.atom)?;
             }
             Event::PropertyNotify(ev)
                 if ev.window == window && ev.atom == property && ev.state == xproto::Property::NEW_VALUE =>
