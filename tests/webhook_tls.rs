@@ -362,3 +362,81 @@ async fn trickling_clients_are_cut_off_and_reviews_still_answered() {
     }
     assert_eq!(held, 0, "{held} of 120 slow clients still connected after 40 s");
 }
+
+/// The admission attacks of the security review (issue 17), sent to the running binary over
+/// verified TLS the way the API server sends them: a privileged Pod with `hostPath: /` that
+/// leaves the session label off, a privileged ephemeral container added to a session Pod
+/// (`kubectl debug --profile=sysadmin`), a session Secret with a chosen password, and reviews with
+/// junk kinds meant to grow `/metrics`. Each is refused (or counted under a fixed label).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_attacks_are_refused_by_the_running_webhook() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = Ca::new("test ca");
+    let (cert, key, _) = ca.leaf(1);
+    install(dir.path(), 1, &cert, &key);
+    let hook = Webhook::start(dir.path());
+    let client = reqwest_client(&ca, hook.addr, true);
+    let validate = |review: Value| {
+        let client = client.clone();
+        let url = format!("https://localhost:{}/validate", hook.addr.port());
+        async move {
+            let r = client.post(&url).json(&review).send().await.expect("review sent");
+            assert!(r.status().is_success(), "{}", r.status());
+            let v: Value = r.json().await.expect("review json");
+            assert_eq!(v["response"]["uid"], review["request"]["uid"]);
+            v["response"].clone()
+        }
+    };
+    let denied = |v: &Value, says: &str| {
+        assert_eq!(v["allowed"], false, "{v}");
+        let msg = v["status"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(says), "`{msg}` should say `{says}`");
+    };
+    let session_review = fixture();
+    let pod = session_review["request"]["object"].clone();
+    let with = |object: Value, old: Value, op: &str, kind: &str, resource: &str| {
+        let mut r = session_review.clone();
+        r["request"]["operation"] = op.into();
+        r["request"]["kind"] = serde_json::json!({"group": "", "version": "v1", "kind": kind});
+        r["request"]["resource"] = serde_json::json!({"group": "", "version": "v1", "resource": resource});
+        r["request"]["name"] = object["metadata"]["name"].clone();
+        r["request"]["object"] = object;
+        r["request"]["oldObject"] = old;
+        r
+    };
+
+    let unlabelled = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "miner", "namespace": pod["metadata"]["namespace"]},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": {"privileged": true}}],
+                 "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}
+    });
+    let v = validate(with(unlabelled, Value::Null, "CREATE", "Pod", "pods")).await;
+    denied(&v, "must not be privileged");
+    denied(&v, "mounts host path /");
+
+    let mut debugged = pod.clone();
+    debugged["spec"]["ephemeralContainers"] =
+        serde_json::json!([{"name": "debugger", "image": "busybox", "securityContext": {"privileged": true}}]);
+    let mut r = with(debugged, pod.clone(), "UPDATE", "Pod", "pods");
+    r["request"]["subResource"] = "ephemeralcontainers".into();
+    denied(&validate(r).await, "spec.ephemeralContainers[0]");
+
+    let weak = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "alice-auth", "namespace": pod["metadata"]["namespace"],
+                     "labels": {"vdi.kasm.io/session": "alice", "app.kubernetes.io/component": "auth"}},
+        "data": {"password": base64::engine::general_purpose::STANDARD.encode("a")}
+    });
+    denied(&validate(with(weak, Value::Null, "CREATE", "Secret", "secrets")).await, "160 random bits");
+
+    for i in 0..25 {
+        let mut r = session_review.clone();
+        r["request"]["kind"]["kind"] = format!("Junk{i}{}", "x".repeat(1000)).into();
+        let _ = validate(r).await;
+    }
+    let metrics = client.get(format!("http://{}/metrics", hook.metrics)).send().await.expect("metrics");
+    let metrics = metrics.text().await.expect("metrics text");
+    assert!(!metrics.contains("Junk"), "no caller-chosen label on /metrics");
+    assert!(metrics.len() < 16 * 1024, "/metrics grew to {} bytes", metrics.len());
+}
