@@ -209,6 +209,32 @@ fn capture_pacing_sweeps_the_phase_locks_and_the_picture_keeps_coming() {
     assert!(moves >= 7, "the agent moved the real capture for each step of the sweep: {moves}\n{}", text(&metrics).0);
 }
 
+/// Chromium draws each frame as soon as it is decoded: the agent's offer carries the RTP
+/// playout-delay header extension on the video (minimum and maximum 0) and Chromium's answer
+/// accepts it; `VDI_PLAYOUT_DELAY=browser` leaves it out and the picture still plays.
+#[test]
+fn the_browser_is_asked_to_draw_each_frame_on_arrival() {
+    const EXTMAP: &str = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
+    let x = XServer::xvfb("800x600");
+    for (setting, offered) in [("none", true), ("browser", false)] {
+        let agent = Agent::start(&x.display, "x264enc", &[("VDI_PLAYOUT_DELAY", setting)]);
+        let url = format!("http://{}/", agent.addr);
+        let (ok, out) = drive(serde_json::json!({ "url": url, "user": "user", "password": PASSWORD, "sdp": true }));
+        assert!(ok, "{out}\n{}", agent.log());
+        let step = out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["step"] == "sdp")
+            .unwrap_or_else(|| panic!("no sdp step: {out}"));
+        let video = |sdp: &str| sdp.split("m=").find(|m| m.starts_with("video")).unwrap_or_default().to_owned();
+        let (offer, answer) =
+            (video(step["offer"].as_str().unwrap_or_default()), video(step["answer"].as_str().unwrap_or_default()));
+        assert_eq!(offer.contains(EXTMAP), offered, "VDI_PLAYOUT_DELAY={setting}, the offer's video: {offer}");
+        assert_eq!(answer.contains(EXTMAP), offered, "VDI_PLAYOUT_DELAY={setting}, Chromium's answer: {answer}");
+        eprintln!("VDI_PLAYOUT_DELAY={setting}: the jitter buffer held each frame {} ms", step["heldMs"]);
+    }
+}
+
 /// The attacks of a security review, against the real agent (issue 17): a page on another site
 /// opening the signalling socket with the browser's cached credentials, the page in a frame,
 /// parallel password guessing, and metrics behind the session's URL.

@@ -22,6 +22,7 @@ pub mod loss;
 pub mod metrics;
 pub mod pacing;
 pub mod pipeline;
+pub mod playout;
 pub mod protocol;
 pub mod resize;
 pub mod session;

@@ -9,6 +9,8 @@ pub const WEBRTC: &str = "webrtc";
 pub const RATE: &str = "rate";
 /// BGRx from the capture into what every encoder reads natively (see `convert`).
 pub const CONVERT: &str = "vdiconvert ! video/x-raw,format=NV12";
+/// Name of the video payloader (where the playout-delay extension goes).
+pub const PAY: &str = "pay";
 /// Name of the capsfilter after `videoscale` (passthrough unless the picture is reduced).
 pub const SCALE: &str = "scale";
 
@@ -25,7 +27,7 @@ pub fn description(display: &str, encoder: Encoder, bitrate_kbps: u32, fps: u32,
          ! {CONVERT} \
          ! videoscale ! capsfilter name={SCALE} caps=video/x-raw \
          ! {} \
-         ! rtph264pay config-interval=-1 aggregate-mode=zero-latency mtu=1200 pt=96 \
+         ! rtph264pay name={PAY} config-interval=-1 aggregate-mode=zero-latency mtu=1200 pt=96 \
          ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000 \
          ! webrtcbin name={WEBRTC} bundle-policy=max-bundle latency=0{audio}",
         crate::pacing::CAPTURE,

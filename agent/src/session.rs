@@ -207,6 +207,11 @@ fn start_pipeline(
         .map_err(|_| "the pipeline description is not a pipeline".to_owned())?;
     let webrtc = pipeline.by_name(pipeline::WEBRTC).ok_or("webrtcbin missing from the pipeline")?;
     pipeline::same_stream(&webrtc);
+    if s.playout_delay == crate::playout::PlayoutDelay::None
+        && let Some(pay) = pipeline.by_name(pipeline::PAY)
+    {
+        crate::playout::attach(&pay);
+    }
     request_retransmissions(&webrtc);
     configure_ice(&webrtc, s, turn);
 

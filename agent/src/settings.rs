@@ -82,6 +82,12 @@ pub struct Settings {
     /// Ingress is otherwise closed after its read timeout).
     #[arg(long, env = "VDI_WS_PING_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub ws_ping_seconds: u64,
+    /// How long the browser may hold video frames before drawing them: `none` (each frame drawn
+    /// as soon as it is decoded: the RTP playout-delay header extension with minimum and maximum
+    /// 0 on every video packet) or `browser` (no extension: the browser's jitter buffer and
+    /// render smoothing decide).
+    #[arg(long, env = "VDI_PLAYOUT_DELAY", value_enum, default_value = "none")]
+    pub playout_delay: crate::playout::PlayoutDelay,
     /// Resize the X screen to the browser window (RandR).
     #[arg(long, env = "SELKIES_ENABLE_RESIZE", default_value_t = false, action = clap::ArgAction::Set)]
     pub enable_resize: bool,

@@ -352,6 +352,18 @@ try {
     // The statistics overlay fills in once per second while open.
     say({ step: 'stats', text: await overlayUntil((txt) => /route/.test(txt) && /fps\s+\d/.test(txt)) });
   }
+  if (opt.sdp) {
+    // What was negotiated for video, and how long the jitter buffer held each frame over 2 s.
+    say({ step: 'sdp', ...await page.evaluate(async () => {
+      const video = async () => { let v = null; (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') v = r; }); return v; };
+      const a = await video();
+      await new Promise((r) => setTimeout(r, 2000));
+      const b = await video();
+      const frames = b.jitterBufferEmittedCount - a.jitterBufferEmittedCount;
+      return { offer: pc.remoteDescription.sdp, answer: pc.localDescription.sdp,
+        heldMs: frames > 0 ? 1000 * (b.jitterBufferDelay - a.jitterBufferDelay) / frames : null };
+    }) });
+  }
   if (opt.pacing) {
     // Capture pacing sweeps the phase (about 4 s at 60 fps) and locks; the overlay says so.
     say({ step: 'pacing', text: await overlayUntil((txt) => /pacing\s+locked/.test(txt)) });
