@@ -17,7 +17,14 @@ pub const SCALE: &str = "scale";
 /// The pipeline description for one viewer; with `audio` (PulseAudio server, Opus bit/s) the
 /// desktop's sound goes in the same peer connection. The pointer is not captured: the browser
 /// draws it (see `cursor`).
-pub fn description(display: &str, encoder: Encoder, bitrate_kbps: u32, fps: u32, audio: Option<(&str, u32)>) -> String {
+pub fn description(
+    display: &str,
+    encoder: Encoder,
+    bitrate_kbps: u32,
+    fps: u32,
+    keyframe_interval: u32,
+    audio: Option<(&str, u32)>,
+) -> String {
     let audio =
         audio.map(|(server, bps)| format!(" {}", crate::audio::fragment(server, bps, WEBRTC))).unwrap_or_default();
     format!(
@@ -31,7 +38,7 @@ pub fn description(display: &str, encoder: Encoder, bitrate_kbps: u32, fps: u32,
          ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000 \
          ! webrtcbin name={WEBRTC} bundle-policy=max-bundle latency=0{audio}",
         crate::pacing::CAPTURE,
-        encoder.fragment(bitrate_kbps, fps)
+        encoder.fragment(bitrate_kbps, fps, keyframe_interval)
     )
 }
 
@@ -84,6 +91,6 @@ pub fn test_description(encoder: Encoder, width: u32, height: u32, fps: u32, fra
         "videotestsrc num-buffers={frames} is-live=false \
          ! video/x-raw,format=BGRx,width={width},height={height},framerate={fps}/1 \
          ! {CONVERT} ! {} ! h264parse ! appsink name=sink sync=false",
-        encoder.fragment(2000, fps)
+        encoder.fragment(2000, fps, crate::encoder::ON_DEMAND)
     )
 }

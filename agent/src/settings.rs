@@ -46,6 +46,10 @@ pub struct Settings {
     /// Video bitrate in kbit/s.
     #[arg(long, env = "SELKIES_VIDEO_BITRATE", default_value_t = 8000, value_parser = clap::value_parser!(u32).range(100..=100_000))]
     pub video_bitrate: u32,
+    /// Frames between keyframes; 0 (the default) sends one only when a viewer needs it: when it
+    /// connects and when its decoder reports a lost picture (PLI). VA-API allows at most 1024.
+    #[arg(long, env = "VDI_KEYFRAME_INTERVAL", default_value_t = 0)]
+    pub keyframe_interval: u32,
     /// Lowest bitrate the adaptation may choose, in kbit/s.
     #[arg(long, env = "VDI_MIN_VIDEO_BITRATE", default_value_t = 4000)]
     pub min_video_bitrate: u32,

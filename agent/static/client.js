@@ -107,12 +107,16 @@ setInterval(() => {
 
 // Capture pacing (message "phase"; the agent's pacing.rs says why): each frame waits between its
 // arrival and the next display refresh, and that wait is a sawtooth of the capture's phase. Sweep
-// the phase in eighths of a frame, keep the eighth with the shortest mean wait, then follow drift:
-// frames missing their refresh move it a sixteenth earlier, a growing wait a sixteenth later.
+// the phase in eighths of a frame, keep the eighth with the shortest mean wait among those that
+// lose almost no frames, then follow drift: frames missing their refresh (a wait a refresh longer,
+// or a frame replaced by the next before it was shown: `presentedFrames` jumping by two) move it a
+// sixteenth earlier, a growing wait a sixteenth later. With frames drawn on arrival (no playout
+// delay) a lock at the very edge lost a tenth of the frames at 1080p with motion.
 // `?pacing=0` turns it off.
 const PACE_STEPS = 8, PACE_WINDOW = 24, PACE_SKIP = 5;
+const PACE_MISSED = 0.02;
 const pacing = { on: new URLSearchParams(location.search).get("pacing") !== "0", state: "off", waits: [], skip: 0,
-  sweep: [], best: Infinity, hold: 0, moved: 0, refresh: 1000 / 60 };
+  sweep: [], best: Infinity, hold: 0, moved: 0, refresh: 1000 / 60, missed: 0, presented: -1 };
 (function measureRefresh() {
   const t = [];
   const tick = (now) => { t.push(now); if (t.length < 31) requestAnimationFrame(tick); else {
@@ -121,10 +125,10 @@ const pacing = { on: new URLSearchParams(location.search).get("pacing") !== "0",
   } };
   requestAnimationFrame(tick);
 })();
-function pacingReset() { Object.assign(pacing, { state: pacing.on ? "sweep" : "off", waits: [], skip: PACE_SKIP, sweep: [], best: Infinity, hold: 0, moved: 0 }); }
+function pacingReset() { Object.assign(pacing, { state: pacing.on ? "sweep" : "off", waits: [], skip: PACE_SKIP, sweep: [], best: Infinity, hold: 0, moved: 0, missed: 0 }); }
 function pace(f) {
   if (f > 0) sendInput({ t: "phase", f });
-  pacing.moved = (pacing.moved + f) % 1; pacing.skip = PACE_SKIP; pacing.waits = [];
+  pacing.moved = (pacing.moved + f) % 1; pacing.skip = PACE_SKIP; pacing.waits = []; pacing.missed = 0;
 }
 function pacingWindow(w) {
   w.sort((a, b) => a - b);
@@ -132,10 +136,15 @@ function pacingWindow(w) {
   // A frame that missed its refresh waits a whole one longer than the typical frame; early arrivals
   // only wait as much longer as they were early.
   const late = w.filter((x) => x > median + pacing.refresh / 2).length / w.length;
+  const missed = pacing.missed / (w.length + pacing.missed);
+  pacing.missed = 0;
   if (pacing.state === "sweep") {
-    pacing.sweep.push(mean);
+    pacing.sweep.push({ mean, missed });
     if (pacing.sweep.length < PACE_STEPS) return pace(1 / PACE_STEPS);
-    const i = pacing.sweep.indexOf(Math.min(...pacing.sweep));
+    const fewest = Math.min(...pacing.sweep.map((s) => s.missed));
+    const score = (s) => s.missed <= Math.max(PACE_MISSED, fewest) ? s.mean : Infinity;
+    const scores = pacing.sweep.map(score);
+    const i = scores.indexOf(Math.min(...scores));
     pacing.state = "locked"; pacing.hold = 2;
     return pace(((i + 1) % PACE_STEPS) / PACE_STEPS); // the sweep ended at 7/8: go to i/8
   }
@@ -144,14 +153,20 @@ function pacingWindow(w) {
   // When the path's own jitter spans a refresh the phase cannot help, and each move costs the
   // agent an extra capture: a congested link got bursts on top of its queue. Hold still.
   if (w[Math.floor(w.length * 0.9)] - w[Math.floor(w.length / 10)] > pacing.refresh) return;
-  if (late > 0.1) { pacing.best = Infinity; pacing.hold = 4; return pace(1 - 1 / (2 * PACE_STEPS)); }
+  if (late > 0.1 || missed > PACE_MISSED) { pacing.best = Infinity; pacing.hold = 4; return pace(1 - 1 / (2 * PACE_STEPS)); }
   if (median > pacing.best + pacing.refresh / 8) { pacing.best = Infinity; pacing.hold = 4; return pace(1 / (2 * PACE_STEPS)); }
   pacing.best = Math.min(pacing.best, median);
 }
 function pacingFrame(_, md) {
+  // Frames handed to the compositor since the last callback: more than one means one was never shown.
+  const handed = pacing.presented < 0 ? 1 : md.presentedFrames - pacing.presented;
+  pacing.presented = md.presentedFrames;
   if (pacing.state !== "off" && md.receiveTime > 0 && md.expectedDisplayTime > 0 && input && input.readyState === "open") {
     if (pacing.skip > 0) pacing.skip--;
-    else if (pacing.waits.push(md.expectedDisplayTime - md.receiveTime) >= PACE_WINDOW) pacingWindow(pacing.waits.splice(0));
+    else {
+      pacing.missed += Math.max(0, handed - 1);
+      if (pacing.waits.push(md.expectedDisplayTime - md.receiveTime) >= PACE_WINDOW) pacingWindow(pacing.waits.splice(0));
+    }
   }
   video.requestVideoFrameCallback(pacingFrame);
 }

@@ -2,8 +2,8 @@
 //! encoder, payloader and webrtcbin settings, and a receiving webrtcbin in a second pipeline, joined
 //! over real ICE on localhost. The receiver asks for a key unit the way a decoder does (an
 //! upstream `GstForceKeyUnit` event); its RTP session turns that into an RTCP PLI on the wire, and
-//! the sender's encoder must answer with a keyframe. Scheduled keyframes are moved out of the way
-//! (a very long GOP) so the only keyframe after the first is the one the PLI asked for.
+//! the sender's encoder must answer with a keyframe. The agent schedules none (keyframes on demand),
+//! so the only keyframe after the first is the one the PLI asked for.
 
 use std::{
     sync::{
@@ -14,11 +14,10 @@ use std::{
 };
 
 use gst::prelude::*;
-use vdi_agent::encoder::{Encoder, GOP};
+use vdi_agent::encoder::{Encoder, ON_DEMAND};
 
 fn sender_description() -> String {
-    let encoder = Encoder::X264.fragment(2000, 30).replace(&format!("key-int-max={GOP}"), "key-int-max=100000");
-    assert!(encoder.contains("key-int-max=100000"), "{encoder}");
+    let encoder = Encoder::X264.fragment(2000, 30, ON_DEMAND);
     let convert = vdi_agent::pipeline::CONVERT;
     format!(
         "videotestsrc is-live=true pattern=ball ! video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 \

@@ -5,7 +5,7 @@
 use gst::prelude::*;
 use gst_app::AppSink;
 use vdi_agent::{
-    encoder::{self, Encoder},
+    encoder::{self, Encoder, ON_DEMAND},
     pipeline,
     settings::EncoderChoice,
 };
@@ -63,7 +63,7 @@ fn nvenc_request_falls_back_to_x264_with_a_reason() {
 
 #[test]
 fn encoder_settings_follow_the_low_latency_recipe() {
-    let x = Encoder::X264.fragment(8000, 60);
+    let x = Encoder::X264.fragment(8000, 60, ON_DEMAND);
     for want in [
         "speed-preset=ultrafast",
         "tune=zerolatency",
@@ -74,12 +74,12 @@ fn encoder_settings_follow_the_low_latency_recipe() {
     ] {
         assert!(x.contains(want), "{want} in {x}");
     }
-    let n = Encoder::Nvh264.fragment(8000, 60);
-    for want in ["preset=low-latency-hq", "rc-mode=cbr", "bitrate=8000", "gop-size=30", "bframes=0", "zerolatency=true"]
+    let n = Encoder::Nvh264.fragment(8000, 60, ON_DEMAND);
+    for want in ["preset=low-latency-hq", "rc-mode=cbr", "bitrate=8000", "gop-size=-1", "bframes=0", "zerolatency=true"]
     {
         assert!(n.contains(want), "{want} in {n}");
     }
-    let p = pipeline::description(":0", Encoder::X264, 8000, 60, None);
+    let p = pipeline::description(":0", Encoder::X264, 8000, 60, ON_DEMAND, None);
     for want in [
         "ximagesrc",
         "aggregate-mode=zero-latency",
