@@ -209,6 +209,40 @@ fn capture_pacing_sweeps_the_phase_locks_and_the_picture_keeps_coming() {
     assert!(moves >= 7, "the agent moved the real capture for each step of the sweep: {moves}\n{}", text(&metrics).0);
 }
 
+/// Each viewer gets the first of the agent's codecs its browser decodes, and every one plays:
+/// Chromium decodes H.264, VP8 and VP9, so the agent's order decides; the overlay, the SDP and
+/// `/metrics` name the codec and encoder.
+#[test]
+fn a_viewer_gets_the_first_codec_of_the_agents_order_its_browser_decodes() {
+    let x = XServer::xvfb("800x600");
+    for (order, codec, encoder) in
+        [("vp8,h264", "VP8", "vp8enc"), ("vp9,vp8", "VP9", "vp9enc"), ("h264,vp8,vp9", "H264", "x264enc")]
+    {
+        let agent = Agent::start(&x.display, "x264enc", &[("VDI_CODECS", order)]);
+        let url = format!("http://{}/", agent.addr);
+        let (ok, out) =
+            drive(serde_json::json!({ "url": url, "user": "user", "password": PASSWORD, "sdp": true, "stats": true }));
+        assert!(ok, "VDI_CODECS={order}: {out}\n{}", agent.log());
+        assert!(out.contains(r#""step":"first","playing":true,"width":800,"height":600"#), "{order}: {out}");
+        assert!(out.contains(&format!("encoder   {encoder} ({codec})")), "the overlay names it: {out}");
+        let step = out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["step"] == "sdp")
+            .unwrap_or_else(|| panic!("no sdp step: {out}"));
+        let answer = step["answer"].as_str().unwrap_or_default();
+        let video = answer.split("m=").find(|m| m.starts_with("video")).unwrap_or_default();
+        assert!(
+            video.contains(&format!(" {codec}/90000")),
+            "VDI_CODECS={order}: the answer's video is {codec}: {video}"
+        );
+        let m = text(&run(Command::new("curl").args(["-s", &format!("http://{}/metrics", agent.metrics)]))).0;
+        let counted = format!(r#"vdi_agent_viewer_codecs_total{{codec="{codec}",encoder="{encoder}"}} 1"#);
+        assert!(m.contains(&counted), "{counted} in {m}");
+        assert!(agent.log().contains("codec chosen"), "the log says which and why");
+    }
+}
+
 /// Chromium draws each frame as soon as it is decoded: the agent's offer carries the RTP
 /// playout-delay header extension on the video (minimum and maximum 0) and Chromium's answer
 /// accepts it; `VDI_PLAYOUT_DELAY=browser` leaves it out and the picture still plays.
@@ -330,7 +364,26 @@ fn open_socket(agent: &Agent, token: &str) -> std::net::TcpStream {
         head.push(byte[0]);
     }
     assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    // What the page says first: the codecs it decodes.
+    send_text(&mut tcp, r#"{"v":1,"type":"hello","codecs":["H264"]}"#);
     tcp
+}
+
+/// Sends one text frame as a client must (masked).
+fn send_text(tcp: &mut std::net::TcpStream, text: &str) {
+    use std::io::Write;
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let len = text.len();
+    let mut frame = vec![0x81u8];
+    if len < 126 {
+        frame.push(0x80 | len as u8);
+    } else {
+        frame.push(0x80 | 126);
+        frame.extend(u16::try_from(len).expect("a short message").to_be_bytes());
+    }
+    frame.extend(mask);
+    frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    tcp.write_all(&frame).expect("frame");
 }
 
 /// The next frame the server sends (unmasked): its opcode and payload.

@@ -1,6 +1,8 @@
 //! Encoder choice: an encoder is used only when its element exists *and* it opens an encode
-//! session (a short probe encodes a few frames). `nvh264enc` falls back to `vah264enc`, then to
-//! `x264enc`, with a warning that says why; when none works the agent exits non-zero.
+//! session (a short probe encodes a few frames). For H.264 `nvh264enc` falls back to
+//! `vah264enc`, then to `x264enc`, with a warning that says why; VP8 and VP9 are libvpx in
+//! real-time mode. Each viewer then gets the first codec of the agent's preference that its
+//! browser decodes (`crate::codec`); when no codec works at all the agent exits non-zero.
 
 use std::time::Duration;
 
@@ -23,6 +25,8 @@ fn gop(encoder: Encoder, interval: u32) -> i64 {
         // vah264enc's largest; 0 would mean its automatic choice.
         (Encoder::Vah264, 0) => 1024,
         (Encoder::Vah264, n) => i64::from(n.min(1024)),
+        // libvpx: keyframes only when forced (`keyframe-mode=disabled`); the distance is moot.
+        (Encoder::Vp8 | Encoder::Vp9, 0) => 0,
         (_, n) => i64::from(n),
     }
 }
@@ -36,6 +40,47 @@ pub enum Encoder {
     Vah264,
     /// Software x264.
     X264,
+    /// Software VP8 (libvpx, real-time).
+    Vp8,
+    /// Software VP9 (libvpx, real-time).
+    Vp9,
+}
+
+/// A video codec as SDP and `RTCRtpCodec.mimeType` name it (`video/VP8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Codec {
+    /// H.264 (constrained baseline).
+    H264,
+    /// VP8.
+    Vp8,
+    /// VP9 (profile 0).
+    Vp9,
+}
+
+impl Codec {
+    /// The SDP encoding name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::H264 => "H264",
+            Self::Vp8 => "VP8",
+            Self::Vp9 => "VP9",
+        }
+    }
+
+    /// The codec an SDP encoding name or mime subtype (`H264`, `vp8`, `video/VP9`) stands for.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let subtype = name.rsplit('/').next().unwrap_or(name);
+        [Self::H264, Self::Vp8, Self::Vp9].into_iter().find(|c| c.name().eq_ignore_ascii_case(subtype))
+    }
+
+    /// The encoders for this codec, best first.
+    pub fn encoders(self, h264: EncoderChoice) -> &'static [Encoder] {
+        match self {
+            Self::H264 => Encoder::chain(h264),
+            Self::Vp8 => &[Encoder::Vp8],
+            Self::Vp9 => &[Encoder::Vp9],
+        }
+    }
 }
 
 impl Encoder {
@@ -45,6 +90,52 @@ impl Encoder {
             Self::Nvh264 => "nvh264enc",
             Self::Vah264 => "vah264enc",
             Self::X264 => "x264enc",
+            Self::Vp8 => "vp8enc",
+            Self::Vp9 => "vp9enc",
+        }
+    }
+
+    /// The codec it produces.
+    pub fn codec(self) -> Codec {
+        match self {
+            Self::Nvh264 | Self::Vah264 | Self::X264 => Codec::H264,
+            Self::Vp8 => Codec::Vp8,
+            Self::Vp9 => Codec::Vp9,
+        }
+    }
+
+    /// The raw format it reads (what `vdiconvert` writes for it): NV12 for H.264 encoders,
+    /// I420 for libvpx.
+    pub fn raw_format(self) -> &'static str {
+        match self {
+            Self::Vp8 | Self::Vp9 => "I420",
+            _ => "NV12",
+        }
+    }
+
+    /// The RTP payloader and its caps for this encoder's codec (payload type 96, MTU 1200;
+    /// H.264: SPS/PPS with every IDR, zero-latency aggregation; VP8/VP9: 15-bit picture ids,
+    /// which browsers use to detect lost frames).
+    pub fn payloader(self, name: &str) -> String {
+        let pay = match self.codec() {
+            Codec::H264 => "rtph264pay config-interval=-1 aggregate-mode=zero-latency",
+            Codec::Vp8 => "rtpvp8pay picture-id-mode=15-bit",
+            Codec::Vp9 => "rtpvp9pay picture-id-mode=15-bit",
+        };
+        format!(
+            "{pay} name={name} mtu=1200 pt=96 ! application/x-rtp,media=video,encoding-name={},payload=96,clock-rate=90000",
+            self.codec().name()
+        )
+    }
+
+    /// Sets the running encoder `element` (this encoder) to `kbps`, in its own units: the H.264
+    /// encoders take kbit/s, libvpx bit/s. All take changes while playing.
+    pub fn set_bitrate(self, element: &gst::Element, kbps: u32) {
+        match self {
+            Self::Vp8 | Self::Vp9 => {
+                element.set_property("target-bitrate", kbps.saturating_mul(1000).min(i32::MAX as u32) as i32)
+            }
+            _ => element.set_property_from_str("bitrate", &kbps.to_string()),
         }
     }
 
@@ -64,6 +155,31 @@ impl Encoder {
                 let vbv_ms = (1000 / fps.max(1)).max(1);
                 format!(
                     "x264enc name=enc speed-preset=ultrafast tune=zerolatency sliced-threads=true bitrate={bitrate_kbps} key-int-max={gop} bframes=0 vbv-buf-capacity={vbv_ms} ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
+                )
+            }
+            // libvpx real-time: one pass, CBR, no look-ahead, the fastest speed, error-resilient
+            // (a lost frame does not break the ones after it), as many threads as cores, and a
+            // rate buffer of a few frames (libvpx counts it in ms).
+            Self::Vp8 | Self::Vp9 => {
+                let frame_ms = (1000 / fps.max(1)).max(1);
+                let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+                let keyframes = if keyframe_interval == ON_DEMAND {
+                    "keyframe-mode=disabled".to_owned()
+                } else {
+                    format!("keyframe-max-dist={gop}")
+                };
+                let (element, speed, extra) = match self {
+                    Self::Vp8 => ("vp8enc", 16, "error-resilient=default"),
+                    _ => ("vp9enc", 9, "error-resilient=default row-mt=true tile-columns=2 aq-mode=3"),
+                };
+                format!(
+                    "{element} name=enc deadline=1 cpu-used={speed} end-usage=cbr target-bitrate={} lag-in-frames=0 \
+                     threads={threads} {keyframes} buffer-initial-size={} buffer-optimal-size={} buffer-size={} \
+                     undershoot=95 {extra}",
+                    u64::from(bitrate_kbps) * 1000,
+                    frame_ms * 4,
+                    frame_ms * 5,
+                    frame_ms * 6,
                 )
             }
         }
@@ -95,14 +211,53 @@ pub struct NoEncoder(pub Vec<(Encoder, String)>);
 
 /// Tries the encoders of `choice` in order; the first that encodes frames wins.
 pub fn choose(choice: EncoderChoice) -> Result<Chosen, NoEncoder> {
+    first_working(Encoder::chain(choice))
+}
+
+fn first_working(chain: &[Encoder]) -> Result<Chosen, NoEncoder> {
     let mut skipped = Vec::new();
-    for &enc in Encoder::chain(choice) {
+    for &enc in chain {
         match probe(enc) {
             Ok(()) => return Ok(Chosen { encoder: enc, skipped }),
             Err(why) => skipped.push((enc, why)),
         }
     }
     Err(NoEncoder(skipped))
+}
+
+/// The encoders viewers can get: the best working one for each codec, in the agent's order of
+/// preference.
+#[derive(Debug, Clone)]
+pub struct Encoders {
+    /// One encoder per codec that works, most preferred codec first.
+    pub usable: Vec<Encoder>,
+    /// Why each encoder passed over was (a fallback within a codec, or a codec with none).
+    pub skipped: Vec<(Encoder, String)>,
+}
+
+/// Probes each codec of `codecs` (H.264 through `h264`'s fallback chain); fails only when no
+/// codec has a working encoder.
+pub fn probe_codecs(h264: EncoderChoice, codecs: &[Codec]) -> Result<Encoders, NoEncoder> {
+    let mut out = Encoders { usable: Vec::new(), skipped: Vec::new() };
+    for codec in codecs {
+        if out.usable.iter().any(|e| e.codec() == *codec) {
+            continue;
+        }
+        match first_working(codec.encoders(h264)) {
+            Ok(chosen) => {
+                out.skipped.extend(chosen.skipped);
+                out.usable.push(chosen.encoder);
+            }
+            Err(NoEncoder(why)) => out.skipped.extend(why),
+        }
+    }
+    if out.usable.is_empty() { Err(NoEncoder(out.skipped)) } else { Ok(out) }
+}
+
+/// The encoder for a viewer whose browser decodes `decodable`: the first of `usable` (the
+/// agent's preference) whose codec the browser named; `None` when they share none.
+pub fn for_viewer(usable: &[Encoder], decodable: &[Codec]) -> Option<Encoder> {
+    usable.iter().copied().find(|e| decodable.contains(&e.codec()))
 }
 
 /// Encodes a few frames with `enc`; `Err` says why it cannot be used.
@@ -112,7 +267,7 @@ pub fn probe(enc: Encoder) -> Result<(), String> {
     }
     let desc = format!(
         "videotestsrc num-buffers=5 ! video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 ! {} ! {} ! fakesink",
-        crate::pipeline::CONVERT,
+        crate::pipeline::convert(enc),
         enc.fragment(1000, 30, ON_DEMAND)
     );
     let pipeline = gst::parse::launch(&desc).map_err(|e| format!("cannot build the probe pipeline: {e}"))?;
@@ -144,6 +299,59 @@ pub fn run_to_eos(pipeline: &gst::Element, timeout: Duration) -> Result<(), Stri
                 return Err(format!("{}{debug}", e.error()));
             }
             _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod codec_tests {
+    use super::*;
+
+    #[test]
+    fn browsers_name_codecs_in_any_case_with_or_without_the_media_type() {
+        assert_eq!(Codec::from_name("video/VP8"), Some(Codec::Vp8));
+        assert_eq!(Codec::from_name("h264"), Some(Codec::H264));
+        assert_eq!(Codec::from_name("VP9"), Some(Codec::Vp9));
+        assert_eq!(Codec::from_name("AV1"), None);
+        assert_eq!(Codec::from_name(""), None);
+    }
+
+    /// Firefox without OpenH264 gets VP8 from an agent that prefers H.264; a browser that shares
+    /// nothing with the agent gets nothing (and is told why).
+    #[test]
+    fn a_viewer_gets_the_agents_first_codec_it_decodes() {
+        let usable = [Encoder::X264, Encoder::Vp8, Encoder::Vp9];
+        assert_eq!(for_viewer(&usable, &[Codec::Vp9, Codec::Vp8, Codec::H264]), Some(Encoder::X264));
+        assert_eq!(for_viewer(&usable, &[Codec::Vp9, Codec::Vp8]), Some(Encoder::Vp8));
+        assert_eq!(for_viewer(&[Encoder::Vp9], &[Codec::Vp9, Codec::Vp8]), Some(Encoder::Vp9));
+        assert_eq!(for_viewer(&[Encoder::X264], &[Codec::Vp8]), None);
+        assert_eq!(for_viewer(&usable, &[]), None);
+    }
+
+    /// libvpx takes bit/s and I420, the H.264 encoders kbit/s and NV12; every encoder's
+    /// fragment parses and payloads as its own codec.
+    #[test]
+    fn each_encoder_is_driven_in_its_own_units_and_format() {
+        crate::init_gstreamer().expect("GStreamer initialises");
+        for enc in [Encoder::X264, Encoder::Vp8, Encoder::Vp9] {
+            let desc = format!(
+                "videotestsrc num-buffers=3 ! video/x-raw,format=BGRx,width=64,height=48,framerate=30/1 ! {} ! {} ! {} ! fakesink",
+                crate::pipeline::convert(enc),
+                enc.fragment(2000, 30, ON_DEMAND),
+                enc.payloader("pay")
+            );
+            let pipeline = gst::parse::launch(&desc).expect("parses").downcast::<gst::Bin>().expect("a bin");
+            let element = pipeline.by_name("enc").expect("enc");
+            enc.set_bitrate(&element, 3000);
+            let (property, want) = match enc {
+                Encoder::Vp8 | Encoder::Vp9 => ("target-bitrate", 3_000_000),
+                _ => ("bitrate", 3000),
+            };
+            let got = element.property_value(property);
+            let got = got.get::<i32>().map(i64::from).or_else(|_| got.get::<u32>().map(i64::from)).expect("a number");
+            assert_eq!(got, want, "{}", enc.element());
+            assert!(run_to_eos(pipeline.upcast_ref(), Duration::from_secs(10)).is_ok(), "{}", enc.element());
+            let _ = pipeline.set_state(gst::State::Null);
         }
     }
 }

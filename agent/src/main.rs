@@ -43,14 +43,17 @@ fn main() -> ExitCode {
         Err(e) => return fatal(1, &format_args!("the display does not open: {e}")),
     };
     let size = display.size();
-    let chosen = match encoder::choose(settings.encoder) {
+    let chosen = match encoder::probe_codecs(settings.encoder, &settings.codecs) {
         Ok(c) => c,
         Err(e) => return fatal(1, &e),
     };
     for (enc, why) in &chosen.skipped {
-        tracing::warn!(encoder = enc.element(), reason = %why, fallback = chosen.encoder.element(), "encoder not used; falling back");
+        let fallback = chosen.usable.iter().find(|u| u.codec() == enc.codec()).map_or("none", |u| u.element());
+        tracing::warn!(encoder = enc.element(), reason = %why, fallback, "encoder not used; falling back");
     }
-    tracing::info!(encoder = chosen.encoder.element(), display = %settings.display, width = size.0, height = size.1, "encoder chosen");
+    for enc in &chosen.usable {
+        tracing::info!(encoder = enc.element(), codec = enc.codec().name(), display = %settings.display, width = size.0, height = size.1, "encoder chosen");
+    }
     let metrics = Arc::new(Metrics::new());
     let audio = match settings.pulse_server.as_deref().filter(|s| !s.is_empty()) {
         None => Err("PULSE_SERVER is not set".to_owned()),
@@ -73,10 +76,12 @@ fn main() -> ExitCode {
         audio: audio.is_ok(),
     };
     let desktop = Desktop::start(&settings.display, features, metrics.clone());
-    metrics.encoder.get_or_create(&vec![("encoder".to_owned(), chosen.encoder.element().to_owned())]).set(1);
+    for enc in &chosen.usable {
+        metrics.encoder.get_or_create(&vec![("encoder".to_owned(), enc.element().to_owned())]).set(1);
+    }
     metrics.bitrate_kbps.set(i64::from(settings.video_bitrate));
     let addr = SocketAddr::new(settings.addr, settings.port);
-    let agent = Arc::new(Agent::new(settings, chosen.encoder, metrics, desktop));
+    let agent = Arc::new(Agent::new(settings, chosen.usable, metrics, desktop));
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

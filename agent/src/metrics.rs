@@ -14,6 +14,8 @@ pub struct Metrics {
     registry: Registry,
     /// 1 for the encoder in use, by name.
     pub encoder: Family<Vec<(String, String)>, Gauge>,
+    /// Viewers by the codec and encoder they got.
+    pub viewer_codecs: Family<Vec<(String, String)>, Counter>,
     /// Connected viewers (0 or 1).
     pub viewers: Gauge,
     /// Encoded video frames sent.
@@ -63,6 +65,7 @@ impl Metrics {
         let m = Self {
             registry: Registry::default(),
             encoder: Family::default(),
+            viewer_codecs: Family::default(),
             viewers: Gauge::default(),
             frames: Counter::default(),
             bytes: Counter::default(),
@@ -82,6 +85,11 @@ impl Metrics {
             input_dropped: Family::default(),
         };
         registry.register("encoder", "Encoder in use (1 for its name)", m.encoder.clone());
+        registry.register(
+            "viewer_codecs",
+            "Viewers by the video codec and encoder they got (the first of the agent's preference their browser decodes)",
+            m.viewer_codecs.clone(),
+        );
         registry.register("viewers", "Connected viewers", m.viewers.clone());
         registry.register("encoded_frames", "Encoded video frames sent", m.frames.clone());
         registry.register("encoded_bytes", "Encoded video bytes sent", m.bytes.clone());
@@ -124,6 +132,15 @@ impl Metrics {
             m.input_dropped.clone(),
         );
         Self { registry, ..m }
+    }
+
+    /// Counts one viewer by the codec and encoder it got.
+    pub fn viewer_codec(&self, encoder: crate::encoder::Encoder) {
+        let labels = vec![
+            ("codec".to_owned(), encoder.codec().name().to_owned()),
+            ("encoder".to_owned(), encoder.element().to_owned()),
+        ];
+        self.viewer_codecs.get_or_create(&labels).inc();
     }
 
     /// Counts viewer input not sent to the X server (`rate`, `queue` or `keysym`).

@@ -1,5 +1,5 @@
-//! The GStreamer graph of one viewer: X capture → NV12 (`vdiconvert`) → encoder → RTP (zero-latency
-//! aggregation, SPS/PPS with every IDR, MTU 1200) → webrtcbin (max-bundle, latency 0).
+//! The GStreamer graph of one viewer: X capture → NV12 or I420 (`vdiconvert`) → the viewer's
+//! encoder → RTP (`Encoder::payloader`, MTU 1200) → webrtcbin (max-bundle, latency 0).
 
 use crate::encoder::Encoder;
 
@@ -7,8 +7,13 @@ use crate::encoder::Encoder;
 pub const WEBRTC: &str = "webrtc";
 /// Name of the capsfilter that sets the capture's frame rate.
 pub const RATE: &str = "rate";
-/// BGRx from the capture into what every encoder reads natively (see `convert`).
+/// BGRx from the capture into what the H.264 encoders read natively (see `convert`).
 pub const CONVERT: &str = "vdiconvert ! video/x-raw,format=NV12";
+
+/// BGRx from the capture into what `encoder` reads natively (NV12, or I420 for libvpx).
+pub fn convert(encoder: Encoder) -> String {
+    format!("vdiconvert ! video/x-raw,format={}", encoder.raw_format())
+}
 /// Name of the video payloader (where the playout-delay extension goes).
 pub const PAY: &str = "pay";
 /// Name of the capsfilter after `videoscale` (passthrough unless the picture is reduced).
@@ -31,14 +36,15 @@ pub fn description(
         "ximagesrc name={} display-name={display} use-damage=false show-pointer=false \
          ! capsfilter name={RATE} caps=video/x-raw,framerate={fps}/1 \
          ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0 \
-         ! {CONVERT} \
+         ! {} \
          ! videoscale ! capsfilter name={SCALE} caps=video/x-raw \
          ! {} \
-         ! rtph264pay name={PAY} config-interval=-1 aggregate-mode=zero-latency mtu=1200 pt=96 \
-         ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000 \
+         ! {} \
          ! webrtcbin name={WEBRTC} bundle-policy=max-bundle latency=0{audio}",
         crate::pacing::CAPTURE,
-        encoder.fragment(bitrate_kbps, fps, keyframe_interval)
+        convert(encoder),
+        encoder.fragment(bitrate_kbps, fps, keyframe_interval),
+        encoder.payloader(PAY),
     )
 }
 

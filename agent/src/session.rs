@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     desktop::Desktop,
-    encoder::Encoder,
+    encoder::{self, Codec, Encoder},
     metrics::Metrics,
     pipeline,
     settings::Settings,
@@ -28,8 +28,10 @@ use crate::{
 pub struct Agent {
     /// Settings.
     pub settings: Settings,
-    /// The encoder the probe chose.
+    /// The H.264 (or first) encoder the probe chose: what a browser that does not say gets.
     pub encoder: Encoder,
+    /// One working encoder per codec, in the agent's order of preference.
+    pub encoders: Vec<Encoder>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Cursor, clipboard and what the desktop allows.
@@ -40,8 +42,27 @@ pub struct Agent {
 
 impl Agent {
     /// A new agent with no viewer.
-    pub fn new(settings: Settings, encoder: Encoder, metrics: Arc<Metrics>, desktop: Arc<Desktop>) -> Self {
-        Self { settings, encoder, metrics, desktop, current: Mutex::new(None), next_id: AtomicU64::new(1) }
+    pub fn new(settings: Settings, encoders: Vec<Encoder>, metrics: Arc<Metrics>, desktop: Arc<Desktop>) -> Self {
+        let encoder = encoders
+            .iter()
+            .copied()
+            .find(|e| e.codec() == Codec::H264)
+            .or(encoders.first().copied())
+            .unwrap_or(Encoder::X264);
+        Self { settings, encoder, encoders, metrics, desktop, current: Mutex::new(None), next_id: AtomicU64::new(1) }
+    }
+
+    /// The encoder for a viewer whose browser decodes `decodable`, with why, or why none.
+    fn encoder_for(&self, decodable: &[Codec]) -> Result<(Encoder, String), String> {
+        let names = |codecs: &mut dyn Iterator<Item = Codec>| codecs.map(Codec::name).collect::<Vec<_>>().join(", ");
+        let offered = names(&mut self.encoders.iter().map(|e| e.codec()));
+        let decodes = names(&mut decodable.iter().copied());
+        match encoder::for_viewer(&self.encoders, decodable) {
+            Some(e) => Ok((e, format!("the first of the agent's codecs ({offered}) the browser decodes ({decodes})"))),
+            None => Err(format!(
+                "this browser decodes none of the agent's video codecs (it decodes {decodes}; the agent has {offered})"
+            )),
+        }
     }
 
     /// Registers a new viewer, telling the previous one (if any) that it was replaced.
@@ -90,7 +111,15 @@ pub async fn run(agent: Arc<Agent>, socket: WebSocket) {
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
     // One TURN credential pair per session, minted now; the browser gets only this pair.
     let turn = agent.settings.turn_credentials();
-    let reason = match start_pipeline(&agent, id, turn.as_ref(), out_tx.clone()) {
+    let decodable = hello(&mut ws_rx).await;
+    let chosen = agent.encoder_for(&decodable).inspect(|(encoder, why)| {
+        tracing::info!(viewer = id, codec = encoder.codec().name(), encoder = encoder.element(), reason = %why, "codec chosen");
+        agent.metrics.viewer_codec(*encoder);
+    });
+    let started = chosen.and_then(|(encoder, _)| {
+        start_pipeline(&agent, id, encoder, turn.as_ref(), out_tx.clone()).map(|stream| (encoder, stream))
+    });
+    let reason = match started {
         Err(e) => {
             tracing::error!(viewer = id, error = %e, "cannot start the stream");
             let _ = ws_tx
@@ -98,12 +127,13 @@ pub async fn run(agent: Arc<Agent>, socket: WebSocket) {
                 .await;
             e
         }
-        Ok(stream) => {
+        Ok((encoder, stream)) => {
             let _ = ws_tx
                 .send(text(&ToBrowser::Config {
                     v: VERSION,
                     ice_servers: agent.settings.ice_servers(turn.as_ref()),
-                    encoder: agent.encoder.element().into(),
+                    encoder: encoder.element().into(),
+                    codec: encoder.codec().name().into(),
                 }))
                 .await;
             // Pings keep an idle socket open through proxies that close silent connections (an
@@ -143,6 +173,29 @@ pub async fn run(agent: Arc<Agent>, socket: WebSocket) {
     tracing::info!(viewer = id, %reason, "viewer session ended");
 }
 
+/// The codecs the browser decodes, from its `hello`; a browser that says nothing within
+/// `HELLO_WAIT` (a page from before codecs were chosen per viewer) decodes H.264.
+async fn hello(ws_rx: &mut (impl futures::Stream<Item = Result<Message, axum::Error>> + Unpin)) -> Vec<Codec> {
+    let first = tokio::time::timeout(signalling::HELLO_WAIT, async {
+        loop {
+            match ws_rx.next().await {
+                Some(Ok(Message::Text(t))) => return signalling::parse(t.as_str()).ok(),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    match first {
+        Ok(Some(FromBrowser::Hello { codecs, .. })) => {
+            let mut out: Vec<Codec> = codecs.iter().filter_map(|c| Codec::from_name(c)).collect();
+            out.dedup();
+            out
+        }
+        _ => vec![Codec::H264],
+    }
+}
+
 fn text(m: &ToBrowser) -> Message {
     Message::Text(serde_json::to_string(m).unwrap_or_default().into())
 }
@@ -163,6 +216,7 @@ impl Stream {
                 }
                 Err(e) => tracing::warn!(error = %e, "the answer's SDP does not parse"),
             },
+            FromBrowser::Hello { .. } => tracing::debug!("a second hello ignored"),
             FromBrowser::Ice { candidate, sdp_mline_index, .. } => {
                 if !candidate.is_empty() {
                     self.webrtc.emit_by_name::<()>("add-ice-candidate", &[&sdp_mline_index, &candidate]);
@@ -194,14 +248,14 @@ static LIFECYCLE: Mutex<()> = Mutex::new(());
 fn start_pipeline(
     agent: &Arc<Agent>,
     id: u64,
+    encoder: Encoder,
     turn: Option<&crate::turn::Credentials>,
     out: mpsc::UnboundedSender<Out>,
 ) -> Result<Stream, String> {
     let _lifecycle = LIFECYCLE.lock();
     let s = &agent.settings;
     let audio = agent.desktop.features.audio.then(|| (s.pulse_server.as_deref().unwrap_or_default(), s.audio_bitrate));
-    let desc =
-        pipeline::description(&s.display, agent.encoder, s.video_bitrate, s.framerate, s.keyframe_interval, audio);
+    let desc = pipeline::description(&s.display, encoder, s.video_bitrate, s.framerate, s.keyframe_interval, audio);
     let pipeline = gst::parse::launch(&desc)
         .map_err(|e| format!("cannot build the pipeline: {e}"))?
         .downcast::<gst::Pipeline>()
@@ -291,6 +345,7 @@ fn start_pipeline(
         sent: Mutex::new((std::time::Instant::now(), agent.metrics.bytes.get())),
         loss: Mutex::new(crate::loss::LossMeter::default()),
         keyframes_on_demand: s.keyframe_interval == crate::encoder::ON_DEMAND,
+        encoder,
     });
     tokio::spawn(async move {
         let mut messages = bus.stream();
@@ -414,7 +469,7 @@ fn count_frames(pipeline: &gst::Pipeline, agent: &Arc<Agent>) {
     let elements: Vec<gst::Element> = pipeline.iterate_elements().into_iter().flatten().collect();
     for e in elements {
         let factory = e.factory().map(|f| f.name().to_string()).unwrap_or_default();
-        if factory == "rtph264pay" {
+        if e.name() == pipeline::PAY {
             if let Some(pad) = e.static_pad("sink") {
                 let m = agent.metrics.clone();
                 pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
@@ -448,6 +503,8 @@ struct Adapt {
     loss: Mutex<crate::loss::LossMeter>,
     /// Keyframes only on demand (no periodic ones): a lossy path then gets one per poll.
     keyframes_on_demand: bool,
+    /// The viewer's encoder (its bitrate's units).
+    encoder: Encoder,
 }
 
 /// Reads webrtcbin's stats: round-trip time and loss from the viewer's receiver reports feed the
@@ -553,8 +610,7 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
         });
         let Some(pipeline) = adapt.pipeline.upgrade() else { return };
         if let Some(enc) = pipeline.by_name("enc") {
-            // x264enc, nvh264enc and vah264enc all take kbit/s and accept changes while playing.
-            enc.set_property_from_str("bitrate", &d.target_kbps.to_string());
+            adapt.encoder.set_bitrate(&enc, d.target_kbps);
             // On a lossy path a packet that retransmission could not save leaves the picture
             // broken until a keyframe, and the browser's own request for one (PLI) comes late:
             // without periodic keyframes, 1 % loss on 6 Mbit/s took the viewer from 57 to 17

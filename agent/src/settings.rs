@@ -43,6 +43,11 @@ pub struct Settings {
     /// Video encoder: nvh264enc (falls back to x264enc with a warning), vah264enc, x264enc, auto.
     #[arg(long, env = "SELKIES_ENCODER", value_enum, default_value = "nvh264enc")]
     pub encoder: EncoderChoice,
+    /// Video codecs in the agent's order of preference, comma-separated: each viewer gets the
+    /// first its browser decodes (h264, vp8, vp9). Firefox without its OpenH264 plugin (Debian's,
+    /// offline) decodes no H.264.
+    #[arg(long, env = "VDI_CODECS", value_enum, value_delimiter = ',', default_value = "h264,vp8,vp9")]
+    pub codecs: Vec<crate::encoder::Codec>,
     /// Video bitrate in kbit/s.
     #[arg(long, env = "SELKIES_VIDEO_BITRATE", default_value_t = 8000, value_parser = clap::value_parser!(u32).range(100..=100_000))]
     pub video_bitrate: u32,

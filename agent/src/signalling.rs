@@ -1,7 +1,9 @@
 //! The signalling protocol on `/ws`: JSON text messages, each with `"v": 1` and a `type`. The
 //! agent offers, the browser answers, ICE candidates trickle both ways.
 //!
-//! agent → browser: `config` (ICE servers, encoder), `offer` (SDP), `ice`, `bye` (why the
+//! browser → agent first: `hello` (the video codecs it decodes), so the agent can pick the codec
+//! before it offers; a browser that says nothing within `HELLO_WAIT` gets H.264.
+//! agent → browser: `config` (ICE servers, encoder, codec), `offer` (SDP), `ice`, `bye` (why the
 //! session ended, for example another viewer took over).
 //! browser → agent: `answer` (SDP), `ice`.
 
@@ -9,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 /// Protocol version.
 pub const VERSION: u32 = 1;
+
+/// How long the agent waits for the browser's `hello` before offering H.264.
+pub const HELLO_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// An ICE server as `RTCIceServer` takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +41,8 @@ pub enum ToBrowser {
         ice_servers: Vec<IceServer>,
         /// The encoder in use.
         encoder: String,
+        /// The video codec this viewer gets (`H264`, `VP8`, `VP9`).
+        codec: String,
     },
     /// The agent's SDP offer.
     Offer {
@@ -67,6 +74,14 @@ pub enum ToBrowser {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum FromBrowser {
+    /// What the browser decodes, before the agent offers.
+    Hello {
+        /// Protocol version.
+        v: u32,
+        /// Video codecs as `RTCRtpReceiver.getCapabilities` names them (`video/VP8` or `VP8`).
+        #[serde(default)]
+        codecs: Vec<String>,
+    },
     /// The browser's SDP answer.
     Answer {
         /// Protocol version.
@@ -90,7 +105,7 @@ pub enum FromBrowser {
 pub fn parse(text: &str) -> Result<FromBrowser, String> {
     let msg: FromBrowser = serde_json::from_str(text).map_err(|e| format!("not a signalling message: {e}"))?;
     let v = match &msg {
-        FromBrowser::Answer { v, .. } | FromBrowser::Ice { v, .. } => *v,
+        FromBrowser::Hello { v, .. } | FromBrowser::Answer { v, .. } | FromBrowser::Ice { v, .. } => *v,
     };
     if v != VERSION {
         return Err(format!("protocol version {v} is not supported (this agent speaks {VERSION})"));

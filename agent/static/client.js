@@ -29,6 +29,11 @@ let gen = 0, lastFrameAt = 0, downSince = 0, playing = false;
 const OPEN_TIMEOUT_MS = 800; // a WebSocket not open by then is retried at once (its SYN was lost)
 const STALL_MS = 2000; // no new frame for this long while visible: the connection is dead
 const FIRST_FRAME_MS = 10000; // a new connection's first frame may take longer (TURN, a busy agent)
+function decodableCodecs() {
+  const caps = window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities ? RTCRtpReceiver.getCapabilities("video") : null;
+  const names = caps ? caps.codecs.map((c) => c.mimeType.split("/")[1].toUpperCase()) : ["H264"];
+  return [...new Set(names)].filter((n) => !["RTX", "RED", "ULPFEC", "FLEXFEC-03"].includes(n));
+}
 function connect() {
   const my = ++gen;
   const params = new URLSearchParams(location.search);
@@ -39,12 +44,14 @@ function connect() {
   ws = sock;
   let timedOut = false;
   const openTimer = setTimeout(() => { if (sock.readyState === 0) { timedOut = true; sock.close(); } }, OPEN_TIMEOUT_MS);
-  sock.onopen = () => clearTimeout(openTimer);
+  // First, what this browser decodes: the agent picks the codec before it offers (Firefox without
+  // its OpenH264 plugin has no H.264).
+  sock.onopen = () => { clearTimeout(openTimer); sock.send(JSON.stringify({ v: 1, type: "hello", codecs: decodableCodecs() })); };
   sock.onmessage = async (e) => {
     if (my !== gen) return;
     const m = JSON.parse(e.data);
     if (m.type === "config") {
-      encoder = m.encoder;
+      encoder = `${m.encoder}${m.codec ? ` (${m.codec})` : ""}`;
       lastFrameAt = performance.now(); downSince = 0; playing = false;
       pc = new RTCPeerConnection({ iceServers: m.iceServers, iceTransportPolicy: params.get("relay") ? "relay" : "all" });
       pc.ontrack = (ev) => {
@@ -108,15 +115,15 @@ setInterval(() => {
 // Capture pacing (message "phase"; the agent's pacing.rs says why): each frame waits between its
 // arrival and the next display refresh, and that wait is a sawtooth of the capture's phase. Sweep
 // the phase in eighths of a frame, keep the eighth with the shortest mean wait among those that
-// lose almost no frames, then follow drift: frames missing their refresh (a wait a refresh longer,
-// or a frame replaced by the next before it was shown: `presentedFrames` jumping by two) move it a
-// sixteenth earlier, a growing wait a sixteenth later. With frames drawn on arrival (no playout
+// lose almost no frames (when any eighth does), then follow drift: frames missing their
+// refresh (a wait a refresh longer, or a frame replaced by the next before it was shown:
+// `presentedFrames` jumping by two) move it a sixteenth earlier, a growing wait a sixteenth later. With frames drawn on arrival (no playout
 // delay) a lock at the very edge lost a tenth of the frames at 1080p with motion.
 // `?pacing=0` turns it off.
 const PACE_STEPS = 8, PACE_WINDOW = 24, PACE_SKIP = 5;
 const PACE_MISSED = 0.02;
 const pacing = { on: new URLSearchParams(location.search).get("pacing") !== "0", state: "off", waits: [], skip: 0,
-  sweep: [], best: Infinity, hold: 0, moved: 0, refresh: 1000 / 60, missed: 0, presented: -1 };
+  sweep: [], best: Infinity, hold: 0, moved: 0, refresh: 1000 / 60, missed: 0, missLimit: Infinity, presented: -1 };
 (function measureRefresh() {
   const t = [];
   const tick = (now) => { t.push(now); if (t.length < 31) requestAnimationFrame(tick); else {
@@ -125,7 +132,7 @@ const pacing = { on: new URLSearchParams(location.search).get("pacing") !== "0",
   } };
   requestAnimationFrame(tick);
 })();
-function pacingReset() { Object.assign(pacing, { state: pacing.on ? "sweep" : "off", waits: [], skip: PACE_SKIP, sweep: [], best: Infinity, hold: 0, moved: 0, missed: 0 }); }
+function pacingReset() { Object.assign(pacing, { state: pacing.on ? "sweep" : "off", waits: [], skip: PACE_SKIP, sweep: [], best: Infinity, hold: 0, moved: 0, missed: 0, missLimit: Infinity }); }
 function pace(f) {
   if (f > 0) sendInput({ t: "phase", f });
   pacing.moved = (pacing.moved + f) % 1; pacing.skip = PACE_SKIP; pacing.waits = []; pacing.missed = 0;
@@ -141,8 +148,12 @@ function pacingWindow(w) {
   if (pacing.state === "sweep") {
     pacing.sweep.push({ mean, missed });
     if (pacing.sweep.length < PACE_STEPS) return pace(1 / PACE_STEPS);
+    // A browser that smooths playback (no zero playout delay) skips about a third of the frames
+    // whatever the phase, and in 24 frames that count is noise: frames never shown only count
+    // when some phase loses almost none.
     const fewest = Math.min(...pacing.sweep.map((s) => s.missed));
-    const score = (s) => s.missed <= Math.max(PACE_MISSED, fewest) ? s.mean : Infinity;
+    pacing.missLimit = fewest <= PACE_MISSED ? PACE_MISSED : Infinity;
+    const score = (s) => s.missed <= pacing.missLimit ? s.mean : Infinity;
     const scores = pacing.sweep.map(score);
     const i = scores.indexOf(Math.min(...scores));
     pacing.state = "locked"; pacing.hold = 2;
@@ -153,7 +164,7 @@ function pacingWindow(w) {
   // When the path's own jitter spans a refresh the phase cannot help, and each move costs the
   // agent an extra capture: a congested link got bursts on top of its queue. Hold still.
   if (w[Math.floor(w.length * 0.9)] - w[Math.floor(w.length / 10)] > pacing.refresh) return;
-  if (late > 0.1 || missed > PACE_MISSED) { pacing.best = Infinity; pacing.hold = 4; return pace(1 - 1 / (2 * PACE_STEPS)); }
+  if (late > 0.1 || missed > pacing.missLimit) { pacing.best = Infinity; pacing.hold = 4; return pace(1 - 1 / (2 * PACE_STEPS)); }
   if (median > pacing.best + pacing.refresh / 8) { pacing.best = Infinity; pacing.hold = 4; return pace(1 / (2 * PACE_STEPS)); }
   pacing.best = Math.min(pacing.best, median);
 }
