@@ -346,3 +346,40 @@ fn a_huge_copy_in_the_desktop_is_refused_without_being_read() {
     assert_eq!(wait_for("out", 1), 1, "the next copy goes out: {}", agent.log());
     assert_eq!(metric("refused"), 1, "only the huge copy was refused");
 }
+
+/// Firefox as a Debian user has it offline (ESR, no OpenH264 plugin: VP8, VP9 and AV1 only),
+/// driven headless over WebDriver BiDi: it gets VP8 from an agent that prefers H.264, and the
+/// picture plays at the display's size, a click and a key reach the X server, the clipboard box
+/// pastes into the desktop, the desktop's sound plays, and a reload reconnects.
+#[test]
+fn firefox_without_h264_plays_the_desktop_in_vp8_with_every_feature() {
+    let x = XServer::xvfb("1024x768");
+    let pulse = Pulse::start();
+    let xev = XEvents::watch(&x.display, &["-event", "keyboard", "-event", "button"]);
+    let agent = Agent::start(&x.display, "x264enc", &[("PULSE_SERVER", &pulse.server)]);
+    let mut opts = agent.drive_opts(&x.display);
+    opts["click"] = serde_json::json!([300, 200]);
+    opts["type"] = serde_json::json!("a");
+    opts["paste"] = serde_json::json!("pasted from Firefox");
+    opts["pulse"] = serde_json::json!(pulse.server);
+    opts["reconnect"] = serde_json::json!(true);
+    let out = run(Command::new(node()).arg(vdi_e2e::repo().join("tests/browser/firefox.mjs")).arg(opts.to_string()));
+    let out = format!("{}{}", text(&out).0, text(&out).1);
+    eprintln!("{out}");
+    assert!(!steps(&out, "again").is_empty(), "Firefox played, then again after a reload: {out}\n{}", agent.log());
+    let decodes = steps(&out, "codecs")[0]["decodes"].to_string();
+    assert!(!decodes.contains("H264"), "this Firefox decodes no H.264 (else the test proves nothing): {decodes}");
+    assert!(out.contains(r#""step":"first","playing":true,"width":1024,"height":768"#), "the display's size: {out}");
+    assert!(out.contains(r#"encoder   vp8enc (VP8)"#), "the overlay names VP8: {out}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(xev.seen().contains("ButtonPress") && xev.seen().contains("keysym 0x61, a")) {
+        assert!(Instant::now() < deadline, "the click and the key did not reach the X server: {}", xev.seen());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(x_clipboard(&x.display), "pasted from Firefox");
+    let audio = &steps(&out, "audio")[0];
+    let (quiet, loud) = (audio["quiet"].as_f64().unwrap_or(1.0), audio["loud"].as_f64().unwrap_or(0.0));
+    assert!(loud > 0.01 && loud > 10.0 * quiet, "the tone is heard in Firefox: {out}");
+    let m = text(&run(Command::new("curl").args(["-s", &format!("http://{}/metrics", agent.metrics)]))).0;
+    assert!(m.contains(r#"vdi_agent_viewer_codecs_total{codec="VP8",encoder="vp8enc"} 2"#), "{m}");
+}
