@@ -377,9 +377,12 @@ fn send_text(tcp: &mut std::net::TcpStream, text: &str) {
     let mut frame = vec![0x81u8];
     if len < 126 {
         frame.push(0x80 | len as u8);
-    } else {
+    } else if let Ok(short) = u16::try_from(len) {
         frame.push(0x80 | 126);
-        frame.extend(u16::try_from(len).expect("a short message").to_be_bytes());
+        frame.extend(short.to_be_bytes());
+    } else {
+        frame.push(0x80 | 127);
+        frame.extend((len as u64).to_be_bytes());
     }
     frame.extend(mask);
     frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
@@ -407,6 +410,37 @@ fn read_frame(tcp: &mut std::net::TcpStream) -> (u8, Vec<u8>) {
     let mut payload = vec![0u8; usize::try_from(len).expect("size")];
     tcp.read_exact(&mut payload).expect("payload");
     (h[0] & 0x0f, payload)
+}
+
+/// A signalling message far larger than any SDP (2 MiB) closes that socket instead of being
+/// buffered, and the agent goes on serving the next viewer.
+#[test]
+fn an_oversized_signalling_message_closes_the_socket() {
+    use std::io::Read;
+    let x = XServer::xvfb("640x480");
+    let agent = Agent::start(&x.display, "x264enc", &[]);
+    let token = page_token(&agent);
+    let mut tcp = open_socket(&agent, &token);
+    let huge = format!(r#"{{"v":1,"type":"ice","candidate":"{}","sdpMLineIndex":0}}"#, "x".repeat(2 << 20));
+    send_text(&mut tcp, &huge);
+    // The agent answers with a close (or drops the connection): the socket reaches its end.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 4096];
+    tcp.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    let closed = loop {
+        match tcp.read(&mut buf) {
+            Ok(0) => break true,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break true,
+            Ok(_) => {}
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+    };
+    assert!(closed, "the oversized message's socket stays open");
+    let mut next = open_socket(&agent, &token);
+    while !String::from_utf8_lossy(&read_frame(&mut next).1).contains(r#""offer""#) {}
 }
 
 /// An idle signalling socket is kept alive: the agent pings it (every

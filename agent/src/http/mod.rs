@@ -132,8 +132,16 @@ async fn ws(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri, upgrade: 
         return (StatusCode::FORBIDDEN, "open the desktop from its page\n").into_response();
     }
     let agent = web.agent.clone();
-    upgrade.on_upgrade(move |socket| session::run(agent, socket))
+    // Signalling is SDP and ICE candidates, a few KiB each; the library's default (64 MiB a
+    // message) would let one socket make the agent buffer that much before parsing it.
+    upgrade
+        .max_message_size(SIGNALLING_MAX_BYTES)
+        .max_frame_size(SIGNALLING_MAX_BYTES)
+        .on_upgrade(move |socket| session::run(agent, socket))
 }
+
+/// The largest signalling message the agent reads (an SDP offer with every codec is about 10 KiB).
+pub const SIGNALLING_MAX_BYTES: usize = 256 << 10;
 
 /// The agent serves only after the display opened and an encoder was chosen (it exits
 /// otherwise), so answering at all means ready.
