@@ -15,8 +15,18 @@ use vdi_e2e::{
 
 #[test]
 fn the_screen_follows_the_browser_window_within_bounds() {
+    screen_follows_the_window("h264");
+}
+
+/// Resizing renegotiates the stream in VP8 as it does in H.264 (what Firefox offline gets).
+#[test]
+fn the_screen_follows_the_browser_window_in_vp8_too() {
+    screen_follows_the_window("vp8");
+}
+
+fn screen_follows_the_window(codecs: &str) {
     let x = XServer::xorg_dummy();
-    let agent = Agent::start(&x.display, "x264enc", &[("SELKIES_ENABLE_RESIZE", "true")]);
+    let agent = Agent::start(&x.display, "x264enc", &[("SELKIES_ENABLE_RESIZE", "true"), ("VDI_CODECS", codecs)]);
     let mut opts = agent.drive_opts(&x.display);
     opts["viewport"] = serde_json::json!({ "width": 1000, "height": 700 });
     // The first size comes from the page load; then two window changes, the last out of bounds.

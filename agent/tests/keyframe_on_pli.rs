@@ -16,15 +16,13 @@ use std::{
 use gst::prelude::*;
 use vdi_agent::encoder::{Encoder, ON_DEMAND};
 
-fn sender_description() -> String {
-    let encoder = Encoder::X264.fragment(2000, 30, ON_DEMAND);
-    let convert = vdi_agent::pipeline::CONVERT;
+fn sender_description(encoder: Encoder) -> String {
     format!(
         "videotestsrc is-live=true pattern=ball ! video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 \
-         ! {convert} ! {encoder} \
-         ! rtph264pay config-interval=-1 aggregate-mode=zero-latency mtu=1200 pt=96 \
-         ! application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000 \
-         ! webrtcbin name=send bundle-policy=max-bundle latency=0"
+         ! {} ! {} ! {} ! webrtcbin name=send bundle-policy=max-bundle latency=0",
+        vdi_agent::pipeline::convert(encoder),
+        encoder.fragment(2000, 30, ON_DEMAND),
+        encoder.payloader("pay"),
     )
 }
 
@@ -49,8 +47,20 @@ fn description(reply: &gst::Structure, field: &str) -> gst_webrtc::WebRTCSession
 
 #[test]
 fn a_pli_from_the_viewer_gets_a_keyframe_at_once() {
+    pli_gets_a_keyframe(Encoder::X264);
+}
+
+/// The same for the codecs a browser without H.264 gets (Firefox offline).
+#[test]
+fn a_pli_gets_a_keyframe_in_vp8_and_vp9_too() {
+    pli_gets_a_keyframe(Encoder::Vp8);
+    pli_gets_a_keyframe(Encoder::Vp9);
+}
+
+fn pli_gets_a_keyframe(encoder: Encoder) {
     vdi_agent::init_gstreamer().expect("GStreamer initialises");
-    let sender = gst::parse::launch(&sender_description()).expect("sender").downcast::<gst::Pipeline>().expect("bin");
+    let sender =
+        gst::parse::launch(&sender_description(encoder)).expect("sender").downcast::<gst::Pipeline>().expect("bin");
     let receiver = gst::Pipeline::new();
     let recv = gst::ElementFactory::make("webrtcbin")
         .property_from_str("bundle-policy", "max-bundle")
@@ -136,7 +146,7 @@ fn a_pli_from_the_viewer_gets_a_keyframe_at_once() {
 
     wait_until("video reaches the receiver", Duration::from_secs(20), || received.load(Ordering::SeqCst) >= 30);
     let before = keyframes.lock().expect("lock").clone();
-    assert_eq!(before, [0], "only the first frame is a keyframe while nobody asks");
+    assert_eq!(before, [0], "{}: only the first frame is a keyframe while nobody asks", encoder.element());
 
     // The decoder lost a picture.
     let pad = sink_pad.lock().expect("lock").clone().expect("receiver linked");
@@ -147,7 +157,11 @@ fn a_pli_from_the_viewer_gets_a_keyframe_at_once() {
     assert!(pad.push_event(event), "the key-unit request travels upstream into webrtcbin");
     wait_until("a keyframe answers the PLI", Duration::from_secs(10), || keyframes.lock().expect("lock").len() > 1);
     let after = keyframes.lock().expect("lock").clone();
-    assert!(after[1] >= asked_at, "the new keyframe follows the request: {after:?}, asked at frame {asked_at}");
+    assert!(
+        after[1] >= asked_at,
+        "{}: the new keyframe follows the request: {after:?}, asked at frame {asked_at}",
+        encoder.element()
+    );
 
     // (webrtcbin 1.22 leaves `pli-count` at 0 on both ends, so the keyframe itself is the
     // evidence: with the request left out, none comes within the wait.)
