@@ -9,6 +9,7 @@
 use std::{path::Path, sync::OnceLock};
 
 use vdi_agent::{
+    encoder::{self, Codec, Encoder},
     input::{denied, keysym_of},
     protocol::{Assembled, Assembler, FromViewer},
     resize, signalling,
@@ -76,7 +77,13 @@ pub fn render_input(data: &[u8]) {
 /// bounds.
 pub fn agent_messages(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let _ = signalling::parse(&text);
+    if let Ok(signalling::FromBrowser::Hello { codecs, .. }) = signalling::parse(&text) {
+        // Whatever a browser claims to decode, a viewer gets one of those codecs or none.
+        let decodable: Vec<Codec> = codecs.iter().filter_map(|c| Codec::from_name(c)).collect();
+        if let Some(e) = encoder::for_viewer(&[Encoder::X264, Encoder::Vp8, Encoder::Vp9], &decodable) {
+            assert!(decodable.contains(&e.codec()), "{codecs:?} -> {e:?}");
+        }
+    }
     let Ok(msg) = serde_json::from_str::<FromViewer>(&text) else { return };
     match msg {
         FromViewer::Size { w, h } => {
