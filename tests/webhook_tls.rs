@@ -99,6 +99,16 @@ impl Webhook {
         Self { proc, addr, metrics }
     }
 
+    /// The webhook serving a leaf of a new test CA, installed as a Secret volume installs it.
+    fn with_fresh_certificate() -> (tempfile::TempDir, Ca, Self) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = Ca::new("test ca");
+        let (cert, key, _) = ca.leaf(1);
+        install(dir.path(), 1, &cert, &key);
+        let hook = Self::start(dir.path());
+        (dir, ca, hook)
+    }
+
     fn log(&self) -> String {
         self.proc.log()
     }
@@ -135,11 +145,7 @@ async fn presented_cert(ca: &Ca, addr: SocketAddr) -> Result<Vec<u8>, String> {
 
 #[tokio::test]
 async fn mutates_over_verified_tls_http1_and_http2() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let ca = Ca::new("test ca");
-    let (cert, key, _) = ca.leaf(1);
-    install(dir.path(), 1, &cert, &key);
-    let hook = Webhook::start(dir.path());
+    let (_dir, ca, hook) = Webhook::with_fresh_certificate();
 
     let review = fixture();
     for http2 in [false, true] {
@@ -271,11 +277,7 @@ async fn plain_certificate_files_reload_when_written_and_only_then() {
 
 #[test]
 fn sigterm_exits_cleanly_and_bad_flags_fail() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let ca = Ca::new("test ca");
-    let (cert, key, _) = ca.leaf(1);
-    install(dir.path(), 1, &cert, &key);
-    let mut hook = Webhook::start(dir.path());
+    let (dir, _ca, mut hook) = Webhook::with_fresh_certificate();
     let status = hook.proc.terminate(Duration::from_secs(25));
     assert!(status.success(), "{status:?}: {}", hook.log());
     assert!(hook.log().contains("shutting down"));
@@ -308,11 +310,7 @@ fn sigterm_exits_cleanly_and_bad_flags_fail() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickling_clients_are_cut_off_and_reviews_still_answered() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = Ca::new("test ca");
-    let (cert, key, _) = ca.leaf(1);
-    install(dir.path(), 1, &cert, &key);
-    let hook = Webhook::start(dir.path());
+    let (_dir, ca, hook) = Webhook::with_fresh_certificate();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(&ca, &[b"http/1.1"])));
     let mut slow = Vec::new();
     for i in 0..120 {
@@ -370,11 +368,7 @@ async fn trickling_clients_are_cut_off_and_reviews_still_answered() {
 /// junk kinds meant to grow `/metrics`. Each is refused (or counted under a fixed label).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_review_attacks_are_refused_by_the_running_webhook() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = Ca::new("test ca");
-    let (cert, key, _) = ca.leaf(1);
-    install(dir.path(), 1, &cert, &key);
-    let hook = Webhook::start(dir.path());
+    let (_dir, ca, hook) = Webhook::with_fresh_certificate();
     let client = reqwest_client(&ca, hook.addr, true);
     let validate = |review: Value| {
         let client = client.clone();

@@ -2,7 +2,7 @@
 //! session (a short probe encodes a few frames). For H.264 `nvh264enc` falls back to
 //! `vah264enc`, then to `x264enc`, with a warning that says why; VP8 and VP9 are libvpx in
 //! real-time mode. Each viewer then gets the first codec of the agent's preference that its
-//! browser decodes (`crate::codec`); when no codec works at all the agent exits non-zero.
+//! browser decodes ([`for_viewer`]); when no codec works at all the agent exits non-zero.
 
 use std::time::Duration;
 
@@ -25,8 +25,7 @@ fn gop(encoder: Encoder, interval: u32) -> i64 {
         // vah264enc's largest; 0 would mean its automatic choice.
         (Encoder::Vah264, 0) => 1024,
         (Encoder::Vah264, n) => i64::from(n.min(1024)),
-        // libvpx: keyframes only when forced (`keyframe-mode=disabled`); the distance is moot.
-        (Encoder::Vp8 | Encoder::Vp9, 0) => 0,
+        // libvpx on demand is `keyframe-mode=disabled` (see `fragment`), whatever the distance.
         (_, n) => i64::from(n),
     }
 }
@@ -168,14 +167,15 @@ impl Encoder {
                 } else {
                     format!("keyframe-max-dist={gop}")
                 };
-                let (element, speed, extra) = match self {
-                    Self::Vp8 => ("vp8enc", 16, "error-resilient=default"),
-                    _ => ("vp9enc", 9, "error-resilient=default row-mt=true tile-columns=2 aq-mode=3"),
+                let (speed, extra) = match self {
+                    Self::Vp8 => (16, "error-resilient=default"),
+                    _ => (9, "error-resilient=default row-mt=true tile-columns=2 aq-mode=3"),
                 };
                 format!(
-                    "{element} name=enc deadline=1 cpu-used={speed} end-usage=cbr target-bitrate={} lag-in-frames=0 \
+                    "{} name=enc deadline=1 cpu-used={speed} end-usage=cbr target-bitrate={} lag-in-frames=0 \
                      threads={threads} {keyframes} buffer-initial-size={} buffer-optimal-size={} buffer-size={} \
                      undershoot=95 {extra}",
+                    self.element(),
                     u64::from(bitrate_kbps) * 1000,
                     frame_ms * 4,
                     frame_ms * 5,

@@ -7,13 +7,11 @@ use crate::encoder::Encoder;
 pub const WEBRTC: &str = "webrtc";
 /// Name of the capsfilter that sets the capture's frame rate.
 pub const RATE: &str = "rate";
-/// BGRx from the capture into what the H.264 encoders read natively (see `convert`).
-pub const CONVERT: &str = "vdiconvert ! video/x-raw,format=NV12";
-
 /// BGRx from the capture into what `encoder` reads natively (NV12, or I420 for libvpx).
 pub fn convert(encoder: Encoder) -> String {
     format!("vdiconvert ! video/x-raw,format={}", encoder.raw_format())
 }
+
 /// Name of the video payloader (where the playout-delay extension goes).
 pub const PAY: &str = "pay";
 /// Name of the capsfilter after `videoscale` (passthrough unless the picture is reduced).
@@ -96,7 +94,8 @@ pub fn test_description(encoder: Encoder, width: u32, height: u32, fps: u32, fra
     format!(
         "videotestsrc num-buffers={frames} is-live=false \
          ! video/x-raw,format=BGRx,width={width},height={height},framerate={fps}/1 \
-         ! {CONVERT} ! {} ! h264parse ! appsink name=sink sync=false",
+         ! {} ! {} ! h264parse ! appsink name=sink sync=false",
+        convert(encoder),
         encoder.fragment(2000, fps, crate::encoder::ON_DEMAND)
     )
 }

@@ -117,8 +117,9 @@ setInterval(() => {
 // the phase in eighths of a frame, keep the eighth with the shortest mean wait among those that
 // lose almost no frames (when any eighth does), then follow drift: frames missing their
 // refresh (a wait a refresh longer, or a frame replaced by the next before it was shown:
-// `presentedFrames` jumping by two) move it a sixteenth earlier, a growing wait a sixteenth later. With frames drawn on arrival (no playout
-// delay) a lock at the very edge lost a tenth of the frames at 1080p with motion.
+// `presentedFrames` jumping by two) move it a sixteenth earlier, a growing wait a sixteenth
+// later. With frames drawn on arrival (no playout delay) a lock at the very edge lost a tenth of
+// the frames at 1080p with motion.
 // `?pacing=0` turns it off.
 const PACE_STEPS = 8, PACE_WINDOW = 24, PACE_SKIP = 5;
 const PACE_MISSED = 0.02;
@@ -135,7 +136,7 @@ const pacing = { on: new URLSearchParams(location.search).get("pacing") !== "0",
 function pacingReset() { Object.assign(pacing, { state: pacing.on ? "sweep" : "off", waits: [], skip: PACE_SKIP, sweep: [], best: Infinity, hold: 0, moved: 0, missed: 0, missLimit: Infinity }); }
 function pace(f) {
   if (f > 0) sendInput({ t: "phase", f });
-  pacing.moved = (pacing.moved + f) % 1; pacing.skip = PACE_SKIP; pacing.waits = []; pacing.missed = 0;
+  pacing.moved = (pacing.moved + f) % 1; pacing.skip = PACE_SKIP; pacing.waits = [];
 }
 function pacingWindow(w) {
   w.sort((a, b) => a - b);
