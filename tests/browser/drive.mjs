@@ -27,6 +27,26 @@ const ctx = await chromium.launchPersistentContext(userDataDir, {
   deviceScaleFactor: 1,
   httpCredentials: opt.user ? { username: opt.user, password: opt.password } : undefined,
 });
+// What the page's connection does, seen from outside the page's code (as the g2g harness sees
+// it): the peer connection it made last, that connection's data channel, and the agent's hello
+// on it. The tests read these, never the page's own variables.
+await ctx.addInitScript(() => {
+  const Native = window.RTCPeerConnection;
+  const seen = { pc: null, channel: null, hello: null };
+  Object.defineProperty(window, '__vdiSeen', { value: seen });
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      seen.pc = this;
+      this.addEventListener('datachannel', (e) => {
+        seen.channel = e.channel;
+        e.channel.addEventListener('message', (m) => {
+          try { const msg = JSON.parse(m.data); if (msg.t === 'hello') seen.hello = msg; } catch { /* not JSON */ }
+        });
+      });
+    }
+  };
+});
 const page = ctx.pages()[0] || await ctx.newPage();
 const consoleLines = [];
 page.on('console', (m) => consoleLines.push(`[${m.type()}] ${m.text()}`));
@@ -111,7 +131,7 @@ async function cursorSteps() {
 async function clipboardSteps() {
   const c = opt.clipboard;
   await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(opt.url).origin });
-  const hello = await until('hello', () => page.evaluate(() => (typeof hello !== 'undefined' && hello) ? hello.clipboard : null), 10000);
+  const hello = await until('hello', () => page.evaluate(() => window.__vdiSeen.hello ? window.__vdiSeen.hello.clipboard : null), 10000);
   say({ step: 'clipboard-mode', mode: hello });
   if (c.copy) {
     // xclip stays in the background to serve the selection: give it no pipe to hold open.
@@ -140,7 +160,7 @@ async function clipboardSteps() {
 // Tone, then silence: the audio track's energy rises while PulseAudio plays the tone.
 async function audioSteps() {
   const energy = () => page.evaluate(async () => {
-    const s = await pc.getStats();
+    const s = await window.__vdiSeen.pc.getStats();
     let e = null;
     s.forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'audio') e = { energy: r.totalAudioEnergy || 0, codec: r.codecId ? s.get(r.codecId).mimeType : '', raw: { samples: r.totalSamplesReceived, level: r.audioLevel, packets: r.packetsReceived, concealed: r.concealedSamples } }; });
     return e;
@@ -252,10 +272,11 @@ async function startProbe(screenWidth) {
 // What a hostile client sends on the data channel, bypassing the page's own checks: each item is
 // {send: message, times: n} (sent n times as fast as the channel takes them) or {waitMs: n}.
 async function rawSteps() {
-  await until('input channel', () => page.evaluate(() => input && input.readyState === 'open'), 10000);
+  await until('input channel', () => page.evaluate(() => window.__vdiSeen.channel && window.__vdiSeen.channel.readyState === 'open'), 10000);
   for (const item of opt.raw) {
     if (item.waitMs) { await page.waitForTimeout(item.waitMs); continue; }
     const sent = await page.evaluate(async ({ msg, times }) => {
+      const input = window.__vdiSeen.channel;
       const text = JSON.stringify(msg);
       for (let i = 0; i < times; i++) {
         // Past 8 MiB queued the channel would throw: wait for it to drain as a real flood would.
@@ -284,6 +305,7 @@ async function networkSteps() {
       const out = { frames: d.frames, g2g: d.g2g, unreadable: d.unreadable };
       window.__vdi = { ...d, frames: [], g2g: [], unreadable: 0 };
       let inb = null;
+      const pc = window.__vdiSeen.pc;
       if (pc) (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') inb = r; });
       return { ...out, decoded: inb ? inb.framesDecoded : null, bytes: inb ? inb.bytesReceived : null,
         size: `${v.videoWidth}x${v.videoHeight}`, agent: target, connection: gen };
@@ -294,6 +316,7 @@ async function networkSteps() {
 
 // The ICE route the page uses: the selected pair's local candidate (type and protocol).
 const route = () => page.evaluate(async () => {
+  const pc = window.__vdiSeen.pc;
   if (!pc) return null;
   const s = await pc.getStats();
   let pair = null;
@@ -355,6 +378,7 @@ try {
   if (opt.sdp) {
     // What was negotiated for video, and how long the jitter buffer held each frame over 2 s.
     say({ step: 'sdp', ...await page.evaluate(async () => {
+      const pc = window.__vdiSeen.pc;
       const video = async () => { let v = null; (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') v = r; }); return v; };
       const a = await video();
       await new Promise((r) => setTimeout(r, 2000));
