@@ -473,3 +473,49 @@ fn tls_and_egress_are_safe_by_default() {
         "{stdout}"
     );
 }
+
+/// The agent contract holds end to end: every agent variable in a rendered session Pod (the
+/// golden stream, whose Pods are complete) is one the agent reads, with a value it accepts.
+#[test]
+fn the_agent_reads_every_variable_the_renderer_writes() {
+    use clap::{CommandFactory, Parser};
+    use serde::Deserialize;
+    let stream = fs::read_to_string(repo().join("tests/golden/examples.stream.yaml")).expect("golden stream");
+    let read: Vec<(String, String)> = vdi_agent::settings::Settings::command()
+        .get_arguments()
+        .filter_map(|a| a.get_env().map(|e| (e.to_string_lossy().into_owned(), a.get_id().to_string())))
+        .collect();
+    let mut seen = 0;
+    for doc in serde_yaml::Deserializer::from_str(&stream) {
+        let v = serde_yaml::Value::deserialize(doc).expect("golden stream is YAML");
+        if v["kind"].as_str() != Some("Pod") {
+            continue;
+        }
+        let mut args = vec!["vdi-agent".to_owned()];
+        for env in v["spec"]["containers"][0]["env"].as_sequence().expect("a rendered Pod has env") {
+            let name = env["name"].as_str().expect("env name");
+            if !(name.starts_with("SELKIES_")
+                || name.starts_with("VDI_")
+                || name == "DISPLAY"
+                || name == "PULSE_SERVER")
+            {
+                continue;
+            }
+            let id = read.iter().find(|(n, _)| n == name).map(|(_, id)| id.clone());
+            let id = id.unwrap_or_else(|| panic!("the renderer writes {name}, which the agent does not read"));
+            seen += 1;
+            if let Some(value) = env["value"].as_str() {
+                args.extend([format!("--{}", id.replace('_', "-")), value.to_owned()]);
+            }
+        }
+        // Literal values parse as the agent's settings (a password is never a literal).
+        args.extend(["--basic-auth-password".into(), "x".into()]);
+        if let Err(e) = vdi_agent::settings::Settings::try_parse_from(&args) {
+            panic!(
+                "the agent refuses what the renderer wrote for {}: {e}",
+                v["metadata"]["name"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    assert!(seen >= 10, "only {seen} agent variables in the rendered Pods");
+}

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         tracing::warn!(encoder = enc.element(), reason = %why, fallback, "encoder not used; falling back");
     }
     for enc in &chosen.usable {
-        tracing::info!(encoder = enc.element(), codec = enc.codec().name(), display = %settings.display, width = size.0, height = size.1, "encoder chosen");
+        tracing::info!(session = settings.session.as_deref().unwrap_or("-"), encoder = enc.element(), codec = enc.codec().name(), display = %settings.display, width = size.0, height = size.1, "encoder chosen");
     }
     let metrics = Arc::new(Metrics::new());
     let audio = match settings.pulse_server.as_deref().filter(|s| !s.is_empty()) {

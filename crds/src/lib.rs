@@ -2,6 +2,7 @@
 //! its quantities and durations, defaulting, and the single definition of what a session Pod must
 //! contain. Pure logic, no I/O: the renderer and the webhook are thin shells around it.
 
+pub mod agent;
 pub mod crd_yaml;
 pub mod defaults;
 pub mod duration;

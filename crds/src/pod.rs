@@ -14,7 +14,7 @@ use k8s_openapi::{
     apimachinery::pkg::api::resource::Quantity,
 };
 
-use crate::{FieldErrors, labels, names, turn};
+use crate::{FieldErrors, agent, labels, names, turn};
 
 /// Size of the in-memory `/dev/shm` (browsers and GPU drivers need more than the 64 MiB default).
 pub const SHM_SIZE: &str = "2Gi";
@@ -32,17 +32,14 @@ pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 /// Name of the desktop container (the agent runs in it).
 pub const DESKTOP_CONTAINER: &str = "desktop";
 /// Port of the agent: web client, signalling WebSocket and health.
-pub const AGENT_PORT: i32 = 8080;
+pub const AGENT_PORT: i32 = agent::PORT as i32;
 /// Port of the agent's Prometheus metrics (kept apart from the page, never behind the Ingress).
-pub const METRICS_PORT: i32 = 9090;
+pub const METRICS_PORT: i32 = agent::METRICS_PORT as i32;
 /// Key of the password in the session Secret.
 pub const PASSWORD_KEY: &str = "password";
 /// Environment variable the agent reads its password from (Selkies-GStreamer's name).
-pub const PASSWORD_ENV: &str = "SELKIES_BASIC_AUTH_PASSWORD";
-/// X display of the desktop.
-pub const DISPLAY: &str = ":0";
-/// PulseAudio socket of the desktop.
-pub const PULSE_SERVER: &str = "unix:/run/pulse/native";
+pub const PASSWORD_ENV: &str = agent::env::BASIC_AUTH_PASSWORD;
+pub use agent::{DISPLAY, PULSE_SERVER};
 /// Driver capabilities the NVIDIA container toolkit must mount; `video` brings NVENC.
 pub const NVIDIA_CAPABILITIES: &str = "compute,utility,graphics,video,display";
 /// Capabilities a session container may add: the desktop and the agent need none.
@@ -167,8 +164,8 @@ pub fn ensure(pod: &mut Pod, needs: &PodNeeds) -> bool {
     // secret) when the platform has a TURN server: optional, as a platform without one has none.
     changed |= ensure_env(c, turn::USERNAME_ENV, || from_secret(turn::USERNAME_ENV, turn::USERNAME_KEY, true));
     changed |= ensure_env(c, turn::PASSWORD_ENV, || from_secret(turn::PASSWORD_ENV, turn::PASSWORD_KEY, true));
-    changed |= ensure_env(c, "DISPLAY", || literal("DISPLAY", DISPLAY));
-    changed |= ensure_env(c, "PULSE_SERVER", || literal("PULSE_SERVER", PULSE_SERVER));
+    changed |= ensure_env(c, agent::env::DISPLAY, || literal(agent::env::DISPLAY, DISPLAY));
+    changed |= ensure_env(c, agent::env::PULSE_SERVER, || literal(agent::env::PULSE_SERVER, PULSE_SERVER));
     if needs.gpu > 0 {
         changed |=
             ensure_env(c, "NVIDIA_DRIVER_CAPABILITIES", || literal("NVIDIA_DRIVER_CAPABILITIES", NVIDIA_CAPABILITIES));

@@ -40,9 +40,9 @@ pub const USERNAME_KEY: &str = "turn-username";
 /// Key of the TURN password in the session Secret.
 pub const PASSWORD_KEY: &str = "turn-password";
 /// Environment variable the agent reads the TURN user name from (Selkies-GStreamer's name).
-pub const USERNAME_ENV: &str = "SELKIES_TURN_USERNAME";
+pub const USERNAME_ENV: &str = crate::agent::env::TURN_USERNAME;
 /// Environment variable the agent reads the TURN password from (Selkies-GStreamer's name).
-pub const PASSWORD_ENV: &str = "SELKIES_TURN_PASSWORD";
+pub const PASSWORD_ENV: &str = crate::agent::env::TURN_PASSWORD;
 
 /// Mints credentials starting now.
 pub fn mint_now(secret: &[u8], user: &str, lifetime: Duration) -> Credentials {

@@ -25,7 +25,9 @@ use k8s_openapi::{
     },
 };
 use vdi_crds::{
-    ResolvedSession, VDISession, labels, names,
+    ResolvedSession, VDISession,
+    agent::{self, env as agent_env},
+    labels, names,
     pod::{self, AGENT_PORT, PodNeeds},
 };
 
@@ -77,26 +79,26 @@ pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
     let mut env_vars: Vec<EnvVar> = s.env.iter().map(|e| env(&e.name, e.value.clone())).collect();
     let a = &settings.agent;
     env_vars.extend([
-        env("VDI_SESSION", s.name.clone()),
-        env("VDI_USER", s.user.clone()),
-        env("SELKIES_ENCODER", a.encoder.clone()),
-        env("SELKIES_VIDEO_BITRATE", a.video_bitrate.to_string()),
-        env("SELKIES_FRAMERATE", a.framerate.to_string()),
-        env("SELKIES_ENABLE_RESIZE", a.enable_resize.to_string()),
+        env(agent_env::SESSION, s.name.clone()),
+        env(agent_env::USER, s.user.clone()),
+        env(agent_env::ENCODER, a.encoder.clone()),
+        env(agent_env::VIDEO_BITRATE, a.video_bitrate.to_string()),
+        env(agent_env::FRAMERATE, a.framerate.to_string()),
+        env(agent_env::ENABLE_RESIZE, a.enable_resize.to_string()),
     ]);
     let t = &settings.turn;
     if let Some(host) = &t.host {
         env_vars.extend([
-            env("SELKIES_TURN_HOST", host.clone()),
-            env("SELKIES_TURN_PORT", t.port.to_string()),
-            env("SELKIES_TURN_PROTOCOL", t.protocol.clone()),
-            env("SELKIES_TURN_TLS", t.tls.to_string()),
+            env(agent_env::TURN_HOST, host.clone()),
+            env(agent_env::TURN_PORT, t.port.to_string()),
+            env(agent_env::TURN_PROTOCOL, t.protocol.clone()),
+            env(agent_env::TURN_TLS, t.tls.to_string()),
         ]);
     }
     let probe = |path: &str, period: i32, failures: i32| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
-            port: IntOrString::String("http".into()),
+            port: IntOrString::String(agent::PORT_NAME.into()),
             ..Default::default()
         }),
         period_seconds: Some(period),
@@ -135,22 +137,22 @@ pub fn pod(s: &ResolvedSession, settings: &Settings, url: &str) -> Pod {
                 env: Some(env_vars),
                 ports: Some(vec![
                     ContainerPort {
-                        name: Some("http".into()),
+                        name: Some(agent::PORT_NAME.into()),
                         container_port: AGENT_PORT,
                         protocol: Some("TCP".into()),
                         ..Default::default()
                     },
                     ContainerPort {
-                        name: Some("metrics".into()),
+                        name: Some(agent::METRICS_PORT_NAME.into()),
                         container_port: pod::METRICS_PORT,
                         protocol: Some("TCP".into()),
                         ..Default::default()
                     },
                 ]),
-                readiness_probe: Some(probe("/readyz", 5, 3)),
+                readiness_probe: Some(probe(agent::READY_PATH, 5, 3)),
                 // The agent writes why it gave up to /dev/termination-log; vdi-status shows it.
                 termination_message_policy: Some("FallbackToLogsOnError".into()),
-                liveness_probe: Some(probe("/healthz", 10, 6)),
+                liveness_probe: Some(probe(agent::HEALTH_PATH, 10, 6)),
                 resources: Some(ResourceRequirements {
                     requests: Some(quantities.clone()),
                     limits: Some(quantities),
@@ -245,9 +247,9 @@ pub fn render(s: &ResolvedSession, defaulted: &VDISession, settings: &Settings, 
             type_: Some("ClusterIP".into()),
             selector: Some(selector(s)),
             ports: Some(vec![ServicePort {
-                name: Some("http".into()),
+                name: Some(agent::PORT_NAME.into()),
                 port: AGENT_PORT,
-                target_port: Some(IntOrString::String("http".into())),
+                target_port: Some(IntOrString::String(agent::PORT_NAME.into())),
                 protocol: Some("TCP".into()),
                 ..Default::default()
             }]),
@@ -390,7 +392,7 @@ fn ingress(s: &ResolvedSession, settings: &Settings, url: &str) -> Ingress {
                         backend: IngressBackend {
                             service: Some(IngressServiceBackend {
                                 name: s.name.clone(),
-                                port: Some(ServiceBackendPort { name: Some("http".into()), number: None }),
+                                port: Some(ServiceBackendPort { name: Some(agent::PORT_NAME.into()), number: None }),
                             }),
                             ..Default::default()
                         },

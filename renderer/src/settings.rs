@@ -4,6 +4,7 @@
 use std::{collections::BTreeMap, path::Path};
 
 use serde::{Deserialize, Serialize};
+use vdi_crds::agent::encoder;
 
 use crate::{diagnostic::Diagnostic, locate::Pos, template::UrlTemplate};
 
@@ -65,7 +66,7 @@ impl Default for Settings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct AgentSettings {
-    /// `SELKIES_ENCODER`: `nvh264enc`, `x264enc` or `auto`.
+    /// `SELKIES_ENCODER`: one of `vdi_crds::agent::encoder::CHOICES`.
     pub encoder: String,
     /// `SELKIES_VIDEO_BITRATE` in kbit/s.
     pub video_bitrate: u32,
@@ -77,7 +78,7 @@ pub struct AgentSettings {
 
 impl Default for AgentSettings {
     fn default() -> Self {
-        Self { encoder: "nvh264enc".into(), video_bitrate: 8000, framerate: 60, enable_resize: true }
+        Self { encoder: encoder::NVH264.into(), video_bitrate: 8000, framerate: 60, enable_resize: true }
     }
 }
 
@@ -292,13 +293,10 @@ impl Settings {
         if let Err(e) = UrlTemplate::new(&self.url_template, &self.domain) {
             errs.push(("urlTemplate".into(), e));
         }
-        if !matches!(self.agent.encoder.as_str(), "nvh264enc" | "x264enc" | "vah264enc" | "auto") {
+        if !encoder::CHOICES.contains(&self.agent.encoder.as_str()) {
             errs.push((
                 "agent.encoder".into(),
-                format!(
-                    "`{}` is not an encoder the agent knows (nvh264enc, vah264enc, x264enc, auto)",
-                    self.agent.encoder
-                ),
+                format!("`{}` is not an encoder the agent knows ({})", self.agent.encoder, encoder::CHOICES.join(", ")),
             ));
         }
         if !self.ingress.tls && self.ingress.enabled && self.url_template.trim_start().starts_with("https://") {

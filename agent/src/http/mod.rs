@@ -74,9 +74,9 @@ pub fn app(agent: Arc<Agent>) -> Router {
         .route_layer(middleware::from_fn_with_state(web.clone(), require_auth));
     Router::new()
         .merge(protected)
-        .route("/healthz", get(|| async { "ok" }))
+        .route(vdi_crds::agent::HEALTH_PATH, get(|| async { "ok" }))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
-        .route("/readyz", get(readyz))
+        .route(vdi_crds::agent::READY_PATH, get(readyz))
         .layer(middleware::from_fn(common_headers))
         .with_state(web)
 }
