@@ -5,9 +5,9 @@ use std::{net::SocketAddr, process::ExitCode, sync::Arc};
 
 use clap::Parser;
 use vdi_agent::{
-    audio,
-    desktop::{Desktop, Features},
-    encoder, http, input,
+    desktop::{Desktop, Features, audio, input},
+    http,
+    media::encoder,
     metrics::Metrics,
     session::Agent,
     settings::Settings,
@@ -15,7 +15,7 @@ use vdi_agent::{
 
 fn main() -> ExitCode {
     let settings = Settings::parse();
-    if std::env::var("DISPLAY").ok().as_deref() != Some(settings.display.as_str()) {
+    if std::env::var(vdi_crds::agent::env::DISPLAY).ok().as_deref() != Some(settings.display.as_str()) {
         // The clipboard library opens the display named by DISPLAY.
         #[allow(unsafe_code)]
         // SAFETY: nothing else runs yet: no thread has been started, so nobody reads the environment.
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         tracing::warn!(encoder = enc.element(), reason = %why, fallback, "encoder not used; falling back");
     }
     for enc in &chosen.usable {
-        tracing::info!(session = settings.session.as_deref().unwrap_or("-"), encoder = enc.element(), codec = enc.codec().name(), display = %settings.display, width = size.0, height = size.1, "encoder chosen");
+        tracing::info!(encoder = enc.element(), codec = enc.codec().name(), display = %settings.display, width = size.0, height = size.1, session = settings.session.as_deref().unwrap_or("-"), "encoder chosen");
     }
     let metrics = Arc::new(Metrics::new());
     let audio = match settings.pulse_server.as_deref().filter(|s| !s.is_empty()) {

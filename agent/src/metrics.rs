@@ -135,7 +135,7 @@ impl Metrics {
     }
 
     /// Counts one viewer by the codec and encoder it got.
-    pub fn viewer_codec(&self, encoder: crate::encoder::Encoder) {
+    pub fn viewer_codec(&self, encoder: crate::media::encoder::Encoder) {
         let labels = vec![
             ("codec".to_owned(), encoder.codec().name().to_owned()),
             ("encoder".to_owned(), encoder.element().to_owned()),

@@ -17,11 +17,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     desktop::Desktop,
-    encoder::{self, Codec, Encoder},
+    link::signalling::{self, FromBrowser, ToBrowser, VERSION},
+    media::encoder::{self, Codec, Encoder},
+    media::pipeline,
     metrics::Metrics,
-    pipeline,
     settings::Settings,
-    signalling::{self, FromBrowser, ToBrowser, VERSION},
 };
 
 /// Everything the HTTP handlers and sessions share.
@@ -262,10 +262,10 @@ fn start_pipeline(
         .map_err(|_| "the pipeline description is not a pipeline".to_owned())?;
     let webrtc = pipeline.by_name(pipeline::WEBRTC).ok_or("webrtcbin missing from the pipeline")?;
     pipeline::same_stream(&webrtc);
-    if s.playout_delay == crate::playout::PlayoutDelay::None
+    if s.playout_delay == crate::media::playout::PlayoutDelay::None
         && let Some(pay) = pipeline.by_name(pipeline::PAY)
     {
-        crate::playout::attach(&pay);
+        crate::media::playout::attach(&pay);
     }
     request_retransmissions(&webrtc);
     configure_ice(&webrtc, s, turn);
@@ -318,19 +318,19 @@ fn start_pipeline(
         webrtc.emit_by_name::<Option<gst_webrtc::WebRTCDataChannel>>("create-data-channel", &[&"input", &options]);
     match channel {
         Some(ch) => {
-            let capture = pipeline.by_name(crate::pacing::CAPTURE).map(|c| c.downgrade()).unwrap_or_default();
-            crate::channel::attach(&ch, id, &s.display, agent.desktop.clone(), capture)
+            let capture = pipeline.by_name(crate::adapt::pacing::CAPTURE).map(|c| c.downgrade()).unwrap_or_default();
+            crate::link::channel::attach(&ch, id, &s.display, agent.desktop.clone(), capture)
         }
         None => tracing::warn!("webrtcbin could not create the input data channel; the desktop will be view-only"),
     }
 
     count_frames(&pipeline, agent);
-    crate::pacing::restamp(&pipeline);
+    crate::adapt::pacing::restamp(&pipeline);
 
     let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
     let tx = out;
     let weak = webrtc.downgrade();
-    let controller = Arc::new(Mutex::new(crate::bitrate::Controller::new(
+    let controller = Arc::new(Mutex::new(crate::adapt::bitrate::Controller::new(
         s.min_video_bitrate,
         s.max_video_bitrate,
         s.video_bitrate,
@@ -343,8 +343,8 @@ fn start_pipeline(
         fps: s.framerate,
         desktop: agent.desktop.clone(),
         sent: Mutex::new((std::time::Instant::now(), agent.metrics.bytes.get())),
-        loss: Mutex::new(crate::loss::LossMeter::default()),
-        keyframes_on_demand: s.keyframe_interval == crate::encoder::ON_DEMAND,
+        loss: Mutex::new(crate::adapt::loss::LossMeter::default()),
+        keyframes_on_demand: s.keyframe_interval == crate::media::encoder::ON_DEMAND,
         encoder,
     });
     tokio::spawn(async move {
@@ -391,7 +391,7 @@ fn request_retransmissions(webrtc: &gst::Element) {
 }
 
 /// A halved picture stays half of the capture when the capture's size changes (a resize).
-fn follow_capture_size(pipeline: &gst::Pipeline, controller: Arc<Mutex<crate::bitrate::Controller>>, fps: u32) {
+fn follow_capture_size(pipeline: &gst::Pipeline, controller: Arc<Mutex<crate::adapt::bitrate::Controller>>, fps: u32) {
     let Some(pad) = pipeline.by_name(pipeline::RATE).and_then(|r| r.static_pad("src")) else { return };
     let weak = pipeline.downgrade();
     pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
@@ -493,14 +493,14 @@ fn count_frames(pipeline: &gst::Pipeline, agent: &Arc<Agent>) {
 /// What one stats poll needs besides webrtcbin.
 struct Adapt {
     metrics: Arc<Metrics>,
-    controller: Arc<Mutex<crate::bitrate::Controller>>,
+    controller: Arc<Mutex<crate::adapt::bitrate::Controller>>,
     pipeline: gst::glib::WeakRef<gst::Pipeline>,
     fps: u32,
     desktop: Arc<Desktop>,
     /// Encoded bytes counted at the previous poll, and when.
     sent: Mutex<(std::time::Instant, u64)>,
     /// The loss of each poll interval.
-    loss: Mutex<crate::loss::LossMeter>,
+    loss: Mutex<crate::adapt::loss::LossMeter>,
     /// Keyframes only on demand (no periodic ones): a lossy path then gets one per poll.
     keyframes_on_demand: bool,
     /// The viewer's encoder (its bitrate's units).
@@ -513,61 +513,19 @@ struct Adapt {
 fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
     let promise = gst::Promise::with_change_func(move |reply| {
         let Ok(Some(stats)) = reply else { return };
-        // Each sent stream (the video, its retransmissions) has its own receiver report; a stream
-        // that stopped sending keeps its last, stale one. The reports of the stream with the most
-        // packets sent are the path's.
-        let mut reports = Vec::new();
-        let mut sent = std::collections::HashMap::new();
-        let mut video_streams = Vec::new();
-        let mut candidates = std::collections::HashMap::new();
-        let mut selected = None;
-        let mut last_local = None;
-        for (id, value) in stats.iter() {
-            let Ok(s) = value.get::<gst::Structure>() else { continue };
-            match s.name().as_str() {
-                "remote-inbound-rtp" => reports.push((
-                    s.get::<String>("local-id").ok(),
-                    s.get::<f64>("round-trip-time").ok().map(|r| r * 1000.0),
-                    s.get::<f64>("fraction-lost").ok(),
-                    s.get::<i32>("packets-lost").map(i64::from).or_else(|_| s.get::<i64>("packets-lost")).ok(),
-                )),
-                "outbound-rtp" => {
-                    let packets = s.get::<u64>("packets-sent").unwrap_or(0);
-                    sent.insert(id.to_string(), packets);
-                    if s.get::<&str>("kind").is_ok_and(|k| k == "video") {
-                        video_streams.push((id.to_string(), packets));
-                    }
-                }
-                "local-candidate" => {
-                    if let Ok(v) = s.value("candidate-type") {
-                        let t = v.get::<String>().unwrap_or_else(|_| format!("{v:?}")).to_lowercase();
-                        candidates.insert(id.to_string(), t.clone());
-                        last_local = Some(t);
-                    }
-                }
-                "candidate-pair" => selected = s.get::<String>("local-candidate-id").ok().or(selected),
-                _ => {}
+        let report = crate::adapt::stats::PathReport::from_stats(stats);
+        let (rtt_ms, fraction, lost) = (report.rtt_ms, report.fraction_lost, report.packets_lost);
+        let loss = match (report.sent, adapt.loss.lock()) {
+            (Some(sent), Ok(mut meter)) => {
+                meter.update(crate::adapt::loss::Counts { sent, resent: report.resent, lost, fraction })
             }
-        }
-        let main = reports.into_iter().max_by_key(|(local, ..)| local.as_ref().and_then(|l| sent.get(l)).copied());
-        let main_id = main.as_ref().and_then(|(local, ..)| local.clone());
-        let main_sent = main_id.as_ref().and_then(|l| sent.get(l)).copied();
-        // Every other video stream is the retransmission stream. (Whether a stream lists a
-        // `remote-id` says nothing: the main stream sometimes has none, and all of it counted as
-        // resent once, which cut a clean localhost path to 700 kbit/s.)
-        let resent: u64 =
-            video_streams.iter().filter(|(id, _)| Some(id) != main_id.as_ref()).map(|(_, packets)| packets).sum();
-        let (rtt_ms, fraction, lost) = main.map(|(_, rtt, f, lost)| (rtt, f, lost)).unwrap_or_default();
-        let loss = match (main_sent, adapt.loss.lock()) {
-            (Some(sent), Ok(mut meter)) => meter.update(crate::loss::Counts { sent, resent, lost, fraction }),
             _ => fraction,
         };
         let m = &adapt.metrics;
         if let Some(r) = rtt_ms {
             m.rtt_ms.set(r);
         }
-        // The selected pair's local candidate where webrtcbin reports pairs, else the only one.
-        if let Some(t) = selected.and_then(|id| candidates.remove(&id)).or(last_local) {
+        if let Some(t) = report.candidate {
             m.candidate.clear();
             m.candidate.get_or_create(&vec![("type".to_owned(), t)]).set(1);
         }
@@ -581,7 +539,7 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
             kbps
         });
         let (before, d) = match adapt.controller.lock() {
-            Ok(mut c) => (c.decision(), c.update(crate::bitrate::Feedback { loss, rtt_ms, sent_kbps })),
+            Ok(mut c) => (c.decision(), c.update(crate::adapt::bitrate::Feedback { loss, rtt_ms, sent_kbps })),
             Err(_) => return,
         };
         tracing::debug!(
@@ -590,8 +548,8 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
             ?lost,
             ?rtt_ms,
             ?sent_kbps,
-            main_sent,
-            resent,
+            sent = report.sent,
+            resent = report.resent,
             estimate_kbps = d.estimate_kbps,
             target_kbps = d.target_kbps,
             quality = d.quality.name(),
@@ -601,7 +559,7 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
         m.estimate_kbps.set(i64::from(d.estimate_kbps));
         m.quality.clear();
         m.quality.get_or_create(&vec![("level".to_owned(), d.quality.name().to_owned())]).set(1);
-        adapt.desktop.send(&crate::protocol::ToViewer::Stats {
+        adapt.desktop.send(&crate::link::protocol::ToViewer::Stats {
             target: d.target_kbps,
             estimate: d.estimate_kbps,
             quality: d.quality.name(),

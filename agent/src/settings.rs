@@ -48,7 +48,7 @@ pub struct Settings {
     /// first its browser decodes (h264, vp8, vp9). Firefox without its OpenH264 plugin (Debian's,
     /// offline) decodes no H.264.
     #[arg(long, env = env::CODECS, value_enum, value_delimiter = ',', default_value = "h264,vp8,vp9")]
-    pub codecs: Vec<crate::encoder::Codec>,
+    pub codecs: Vec<crate::media::encoder::Codec>,
     /// Video bitrate in kbit/s.
     #[arg(long, env = env::VIDEO_BITRATE, default_value_t = 8000, value_parser = clap::value_parser!(u32).range(100..=100_000))]
     pub video_bitrate: u32,
@@ -97,7 +97,7 @@ pub struct Settings {
     /// 0 on every video packet) or `browser` (no extension: the browser's jitter buffer and
     /// render smoothing decide).
     #[arg(long, env = env::PLAYOUT_DELAY, value_enum, default_value = "none")]
-    pub playout_delay: crate::playout::PlayoutDelay,
+    pub playout_delay: crate::media::playout::PlayoutDelay,
     /// Resize the X screen to the browser window (RandR).
     #[arg(long, env = env::ENABLE_RESIZE, default_value_t = false, action = clap::ArgAction::Set)]
     pub enable_resize: bool,
@@ -145,7 +145,7 @@ pub struct Settings {
     /// Clipboard sharing: true (both ways), false, in (browser to desktop only), out (desktop to
     /// browser only).
     #[arg(long, env = env::ENABLE_CLIPBOARD, value_enum, default_value = "true")]
-    pub enable_clipboard: crate::clipboard::Direction,
+    pub enable_clipboard: crate::desktop::clipboard::Direction,
     /// Largest clipboard text, in bytes; larger text is refused with a message.
     #[arg(long, env = env::CLIPBOARD_MAX_BYTES, default_value_t = 1 << 20)]
     pub clipboard_max_bytes: usize,
@@ -202,17 +202,17 @@ impl Settings {
     }
 
     /// ICE servers for the browser, with this session's TURN credentials.
-    pub fn ice_servers(&self, turn: Option<&crate::turn::Credentials>) -> Vec<crate::signalling::IceServer> {
+    pub fn ice_servers(&self, turn: Option<&crate::turn::Credentials>) -> Vec<crate::link::signalling::IceServer> {
         let mut out = Vec::new();
         if let Some(h) = &self.stun_host {
-            out.push(crate::signalling::IceServer {
+            out.push(crate::link::signalling::IceServer {
                 urls: vec![format!("stun:{h}:{}", self.stun_port)],
                 username: None,
                 credential: None,
             });
         }
         if let (Some(url), Some(c)) = (self.turn_url(), turn) {
-            out.push(crate::signalling::IceServer {
+            out.push(crate::link::signalling::IceServer {
                 urls: vec![url],
                 username: Some(c.username.clone()),
                 credential: Some(c.password.clone()),

@@ -14,13 +14,13 @@ use std::{
 };
 
 use gst::prelude::*;
-use vdi_agent::encoder::{Encoder, ON_DEMAND};
+use vdi_agent::media::encoder::{Encoder, ON_DEMAND};
 
 fn sender_description(encoder: Encoder) -> String {
     format!(
         "videotestsrc is-live=true pattern=ball ! video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 \
          ! {} ! {} ! {} ! webrtcbin name=send bundle-policy=max-bundle latency=0",
-        vdi_agent::pipeline::convert(encoder),
+        vdi_agent::media::pipeline::convert(encoder),
         encoder.fragment(2000, 30, ON_DEMAND),
         encoder.payloader("pay"),
     )

@@ -5,8 +5,10 @@
 use gst::prelude::*;
 use gst_app::AppSink;
 use vdi_agent::{
-    encoder::{self, Encoder, ON_DEMAND},
-    pipeline,
+    media::{
+        encoder::{self, Encoder, ON_DEMAND},
+        pipeline,
+    },
     settings::EncoderChoice,
 };
 

@@ -9,10 +9,15 @@
 use std::{path::Path, sync::OnceLock};
 
 use vdi_agent::{
-    encoder::{self, Codec, Encoder},
-    input::{denied, keysym_of},
-    protocol::{Assembled, Assembler, FromViewer},
-    resize, signalling,
+    desktop::{
+        input::{denied, keysym_of},
+        resize,
+    },
+    link::{
+        protocol::{Assembled, Assembler, FromViewer},
+        signalling,
+    },
+    media::encoder::{self, Codec, Encoder},
 };
 use vdi_webhook::{
     AppState, Metrics, Templates,

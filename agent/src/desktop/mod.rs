@@ -1,17 +1,26 @@
 //! What the desktop tells the viewer outside the video: the cursor shape and copied text, from
 //! watchers that live as long as the agent, forwarded to whichever viewer's data channel is
 //! open. Each cursor image goes to a viewer once; after that its serial is enough.
+//!
+//! Its parts: [`input`] (the viewer's keys and pointer through XTest), [`resize`] (RandR: the
+//! screen follows the browser window), [`cursor`] (XFixes cursor images), [`clipboard`] (the X
+//! selections both ways), [`audio`] (PulseAudio to Opus).
 
 use std::{
     collections::HashSet,
     sync::{Arc, Mutex, Weak},
 };
 
+pub mod audio;
+pub mod clipboard;
+pub mod cursor;
+pub mod input;
+pub mod resize;
+
+use self::clipboard::{Clipboard, Copied, Direction};
 use crate::{
-    clipboard::{Clipboard, Copied, Direction},
-    cursor,
+    link::protocol::{self, ToViewer},
     metrics::Metrics,
-    protocol::{self, ToViewer},
 };
 
 /// What the desktop allows, from the settings.

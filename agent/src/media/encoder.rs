@@ -267,7 +267,7 @@ pub fn probe(enc: Encoder) -> Result<(), String> {
     }
     let desc = format!(
         "videotestsrc num-buffers=5 ! video/x-raw,format=BGRx,width=320,height=240,framerate=30/1 ! {} ! {} ! fakesink",
-        crate::pipeline::convert(enc),
+        crate::media::pipeline::convert(enc),
         enc.fragment(1000, 30, ON_DEMAND)
     );
     let pipeline = gst::parse::launch(&desc).map_err(|e| format!("cannot build the probe pipeline: {e}"))?;
@@ -336,7 +336,7 @@ mod codec_tests {
         for enc in [Encoder::X264, Encoder::Vp8, Encoder::Vp9] {
             let desc = format!(
                 "videotestsrc num-buffers=3 ! video/x-raw,format=BGRx,width=64,height=48,framerate=30/1 ! {} ! {} ! {} ! fakesink",
-                crate::pipeline::convert(enc),
+                crate::media::pipeline::convert(enc),
                 enc.fragment(2000, 30, ON_DEMAND),
                 enc.payloader("pay")
             );

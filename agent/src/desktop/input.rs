@@ -13,7 +13,7 @@ use x11rb::{
     rust_connection::RustConnection,
 };
 
-use crate::{protocol::FromViewer, resize};
+use crate::{desktop::resize, link::protocol::FromViewer};
 
 /// Why input could not be injected.
 #[derive(Debug, thiserror::Error)]

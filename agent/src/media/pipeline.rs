@@ -1,7 +1,7 @@
 //! The GStreamer graph of one viewer: X capture → NV12 or I420 (`vdiconvert`) → the viewer's
 //! encoder → RTP (`Encoder::payloader`, MTU 1200) → webrtcbin (max-bundle, latency 0).
 
-use crate::encoder::Encoder;
+use crate::media::encoder::Encoder;
 
 /// Name of the webrtcbin element in the pipeline.
 pub const WEBRTC: &str = "webrtc";
@@ -28,8 +28,9 @@ pub fn description(
     keyframe_interval: u32,
     audio: Option<(&str, u32)>,
 ) -> String {
-    let audio =
-        audio.map(|(server, bps)| format!(" {}", crate::audio::fragment(server, bps, WEBRTC))).unwrap_or_default();
+    let audio = audio
+        .map(|(server, bps)| format!(" {}", crate::desktop::audio::fragment(server, bps, WEBRTC)))
+        .unwrap_or_default();
     format!(
         "ximagesrc name={} display-name={display} use-damage=false show-pointer=false \
          ! capsfilter name={RATE} caps=video/x-raw,framerate={fps}/1 \
@@ -39,7 +40,7 @@ pub fn description(
          ! {} \
          ! {} \
          ! webrtcbin name={WEBRTC} bundle-policy=max-bundle latency=0{audio}",
-        crate::pacing::CAPTURE,
+        crate::adapt::pacing::CAPTURE,
         convert(encoder),
         encoder.fragment(bitrate_kbps, fps, keyframe_interval),
         encoder.payloader(PAY),
@@ -60,7 +61,7 @@ pub fn same_stream(webrtc: &gst::Element) {
 /// Applies a reduced (or full) picture to a running pipeline: the capture renegotiates its frame
 /// rate, `videoscale` its output size, and the encoder restarts on a keyframe at the new caps.
 /// Also called when the capture's size changes (a resize) so a halved picture stays half of it.
-pub fn apply_quality(pipeline: &gst::Pipeline, quality: crate::bitrate::Quality, fps: u32) {
+pub fn apply_quality(pipeline: &gst::Pipeline, quality: crate::adapt::bitrate::Quality, fps: u32) {
     use gst::prelude::*;
     if let Some(rate) = pipeline.by_name(RATE) {
         let caps = gst::Caps::builder("video/x-raw")
@@ -96,6 +97,6 @@ pub fn test_description(encoder: Encoder, width: u32, height: u32, fps: u32, fra
          ! video/x-raw,format=BGRx,width={width},height={height},framerate={fps}/1 \
          ! {} ! {} ! h264parse ! appsink name=sink sync=false",
         convert(encoder),
-        encoder.fragment(2000, fps, crate::encoder::ON_DEMAND)
+        encoder.fragment(2000, fps, crate::media::encoder::ON_DEMAND)
     )
 }

@@ -17,10 +17,10 @@ use std::{
 };
 
 use crate::{
+    desktop::input::{Injector, InputError},
     desktop::{self, Desktop},
-    input::{Injector, InputError},
+    link::protocol::{Assembled, Assembler, FromViewer, ToViewer},
     metrics::Metrics,
-    protocol::{Assembled, Assembler, FromViewer, ToViewer},
 };
 
 /// Events that may wait for the X server. A text message holds at most 64 KiB (the data
@@ -211,7 +211,7 @@ pub fn attach(
             }
             FromViewer::Size { .. } if !resize => {}
             FromViewer::Phase { f } => {
-                if let Some(delay) = capture.upgrade().and_then(|c| crate::pacing::delay_capture(&c, f)) {
+                if let Some(delay) = capture.upgrade().and_then(|c| crate::adapt::pacing::delay_capture(&c, f)) {
                     on_msg_desktop.metrics.capture_phase_moves.inc();
                     tracing::debug!(delay_us = delay.useconds(), "capture phase moved for the viewer");
                 }

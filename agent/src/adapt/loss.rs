@@ -54,7 +54,7 @@ impl LossMeter {
             _ => None,
         };
         let reported = match (counted, fraction) {
-            (Some(c), Some(f)) if c.max(f) > crate::bitrate::CUT_LOSS => Some(c.max(f)),
+            (Some(c), Some(f)) if c.max(f) > crate::adapt::bitrate::CUT_LOSS => Some(c.max(f)),
             (Some(c), Some(f)) => Some(c.min(f)),
             (c, f) => c.or(f),
         };
