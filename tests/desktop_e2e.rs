@@ -377,6 +377,12 @@ fn firefox_without_h264_plays_the_desktop_in_vp8_with_every_feature() {
     let out = format!("{}{}", text(&out).0, text(&out).1);
     eprintln!("{out}");
     assert!(!steps(&out, "again").is_empty(), "Firefox played, then again after a reload: {out}\n{}", agent.log());
+    let client = &steps(&out, "client")[0];
+    assert_eq!(
+        (client["codec"].as_str(), client["frozen"].as_bool()),
+        (Some("VP8"), Some(true)),
+        "the client's hook: {out}"
+    );
     let decodes = steps(&out, "codecs")[0]["decodes"].to_string();
     assert!(!decodes.contains("H264"), "this Firefox decodes no H.264 (else the test proves nothing): {decodes}");
     assert!(out.contains(r#""step":"first","playing":true,"width":1024,"height":768"#), "the display's size: {out}");

@@ -28,11 +28,11 @@ const ctx = await chromium.launchPersistentContext(userDataDir, {
   httpCredentials: opt.user ? { username: opt.user, password: opt.password } : undefined,
 });
 // What the page's connection does, seen from outside the page's code (as the g2g harness sees
-// it): the peer connection it made last, that connection's data channel, and the agent's hello
-// on it. The tests read these, never the page's own variables.
+// it): the peer connection it made last and that connection's data channel. The tests read these
+// and the client's read-only hook (`window.vdiClient.state()`), never the page's own variables.
 await ctx.addInitScript(() => {
   const Native = window.RTCPeerConnection;
-  const seen = { pc: null, channel: null, hello: null };
+  const seen = { pc: null, channel: null };
   Object.defineProperty(window, '__vdiSeen', { value: seen });
   window.RTCPeerConnection = class extends Native {
     constructor(...args) {
@@ -40,9 +40,6 @@ await ctx.addInitScript(() => {
       seen.pc = this;
       this.addEventListener('datachannel', (e) => {
         seen.channel = e.channel;
-        e.channel.addEventListener('message', (m) => {
-          try { const msg = JSON.parse(m.data); if (msg.t === 'hello') seen.hello = msg; } catch { /* not JSON */ }
-        });
       });
     }
   };
@@ -131,7 +128,8 @@ async function cursorSteps() {
 async function clipboardSteps() {
   const c = opt.clipboard;
   await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(opt.url).origin });
-  const hello = await until('hello', () => page.evaluate(() => window.__vdiSeen.hello ? window.__vdiSeen.hello.clipboard : null), 10000);
+  // What the desktop allows, from the client's read-only hook.
+  const hello = await until('hello', () => page.evaluate(() => { const d = window.vdiClient.state().desktop; return d ? d.clipboard : null; }), 10000);
   say({ step: 'clipboard-mode', mode: hello });
   if (c.copy) {
     // xclip stays in the background to serve the selection: give it no pipe to hold open.

@@ -105,6 +105,12 @@ try {
   say({ step: 'codecs', decodes: await page.evaluate(() => RTCRtpReceiver.getCapabilities('video').codecs.map((c) => c.mimeType)) });
   const v = await waitForVideo('first');
   say({ step: 'overlay', text: await overlay() });
+  // The client's read-only hook: what it negotiated, and that a page script cannot change it.
+  say({ step: 'client', ...await page.evaluate(() => {
+    const s = window.vdiClient.state();
+    try { window.vdiClient.state = null; } catch { /* frozen */ }
+    return { codec: s.codec, channel: s.channel, frozen: typeof window.vdiClient.state === 'function' && Object.isFrozen(s) };
+  }) });
   if (opt.click) {
     // Remote pixels to page coordinates the way the client maps them (contain-fit).
     const box = await (await page.$('video')).boundingBox();

@@ -1,4 +1,4 @@
-//! HTTP on the agent's port: the web client (`/`, `/client.js`, `/client.css`), signalling at
+//! HTTP on the agent's port: the web client (`/`, its modules under `/js/`, `/client.css`), signalling at
 //! `/ws`, and `/healthz`, `/readyz`; Prometheus metrics on a port of their own (`metrics_app`),
 //! so nothing but the page and its socket is behind the session's URL. `guard` decides who gets
 //! in: credentials, attempt limits, and a socket bound to a served page and its origin. The page
@@ -11,7 +11,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    extract::{ConnectInfo, Request, State, WebSocketUpgrade},
+    extract::{ConnectInfo, Path, Request, State, WebSocketUpgrade},
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -24,8 +24,17 @@ use crate::session::{self, Agent};
 
 /// The web client, embedded in the binary.
 pub const INDEX_HTML: &str = include_str!("../../static/index.html");
-/// The client's script.
-pub const CLIENT_JS: &str = include_str!("../../static/client.js");
+/// The client's ES modules, by file name under `/js/` (`main.js` is the entry the page loads).
+pub const CLIENT_MODULES: &[(&str, &str)] = &[
+    ("main.js", include_str!("../../static/js/main.js")),
+    ("connection.js", include_str!("../../static/js/connection.js")),
+    ("protocol.js", include_str!("../../static/js/protocol.js")),
+    ("pacing.js", include_str!("../../static/js/pacing.js")),
+    ("keys.js", include_str!("../../static/js/keys.js")),
+    ("pointer.js", include_str!("../../static/js/pointer.js")),
+    ("clipboard.js", include_str!("../../static/js/clipboard.js")),
+    ("overlay.js", include_str!("../../static/js/overlay.js")),
+];
 /// The client's styles.
 pub const CLIENT_CSS: &str = include_str!("../../static/client.css");
 /// Delay before answering a failed authentication, to slow down guessing.
@@ -68,7 +77,7 @@ pub fn app(agent: Arc<Agent>) -> Router {
     let web = Arc::new(Web::new(agent));
     let protected = Router::new()
         .route("/", get(index))
-        .route("/client.js", get(|| async { asset("text/javascript; charset=utf-8", CLIENT_JS) }))
+        .route("/js/{module}", get(module))
         .route("/client.css", get(|| async { asset("text/css; charset=utf-8", CLIENT_CSS) }))
         .route("/ws", get(ws))
         .route_layer(middleware::from_fn_with_state(web.clone(), require_auth));
@@ -88,6 +97,13 @@ pub fn metrics_app(agent: Arc<Agent>) -> Router {
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
+async fn module(Path(name): Path<String>) -> Response {
+    match CLIENT_MODULES.iter().find(|(n, _)| *n == name) {
+        Some((_, body)) => asset("text/javascript; charset=utf-8", body),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn common_headers(req: Request, next: Next) -> Response {
