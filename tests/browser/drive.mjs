@@ -299,14 +299,14 @@ async function networkSteps() {
   while (!goLines.length && Date.now() < end) {
     await page.waitForTimeout(500);
     const s = await page.evaluate(async () => {
-      const d = window.__vdi, v = document.querySelector('video');
+      const d = window.__vdi, v = document.querySelector('video'), client = window.vdiClient.state();
       const out = { frames: d.frames, g2g: d.g2g, unreadable: d.unreadable };
       window.__vdi = { ...d, frames: [], g2g: [], unreadable: 0 };
       let inb = null;
       const pc = window.__vdiSeen.pc;
       if (pc) (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') inb = r; });
       return { ...out, decoded: inb ? inb.framesDecoded : null, bytes: inb ? inb.bytesReceived : null,
-        size: `${v.videoWidth}x${v.videoHeight}`, agent: target, connection: gen };
+        size: `${v.videoWidth}x${v.videoHeight}`, agent: client.path, connection: client.connection };
     });
     say({ step: 'sample', at: Date.now(), ...s });
   }

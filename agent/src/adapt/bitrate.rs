@@ -154,7 +154,7 @@ impl Controller {
         }
         let near_congestion = self.last_congestion > 0.0 && self.estimate >= 0.85 * self.last_congestion;
         // A second of moderate loss pauses the ramp rather than restarting it (under load one
-        // such second restarted a climb and took it past the 10 s the netns test allows); seconds
+        // such second restarted a climb and took it past 10 s in scripts/bench-network); seconds
         // near or above the last congestion go at 8 % but count, so once the path has carried
         // more than then, the climb goes on at the ramp's pace (restarting there took a widened
         // link 9–11 s to pass 10 Mbit/s). Cuts restart the ramp (see `held`).
