@@ -249,6 +249,7 @@ fn a_viewer_gets_the_first_codec_of_the_agents_order_its_browser_decodes() {
 #[test]
 fn the_browser_is_asked_to_draw_each_frame_on_arrival() {
     const EXTMAP: &str = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
+    const TWCC: &str = vdi_agent::media::extensions::TWCC_URI;
     let x = XServer::xvfb("800x600");
     for (setting, offered) in [("none", true), ("browser", false)] {
         let agent = Agent::start(&x.display, "x264enc", &[("VDI_PLAYOUT_DELAY", setting)]);
@@ -265,6 +266,13 @@ fn the_browser_is_asked_to_draw_each_frame_on_arrival() {
             (video(step["offer"].as_str().unwrap_or_default()), video(step["answer"].as_str().unwrap_or_default()));
         assert_eq!(offer.contains(EXTMAP), offered, "VDI_PLAYOUT_DELAY={setting}, the offer's video: {offer}");
         assert_eq!(answer.contains(EXTMAP), offered, "VDI_PLAYOUT_DELAY={setting}, Chromium's answer: {answer}");
+        // Transport-wide congestion control either way: the browser reports each packet's
+        // arrival, and the agent reads what it received from that.
+        for (side, sdp) in [("offer", &offer), ("answer", &answer)] {
+            assert!(sdp.contains(TWCC) && sdp.contains("transport-cc"), "the {side}'s video has no TWCC: {sdp}");
+        }
+        let received = agent.metric("vdi_agent_received_kbps");
+        assert!(received.is_some_and(|kbps| kbps > 0.0), "the viewer's feedback was read: {received:?}");
         eprintln!("VDI_PLAYOUT_DELAY={setting}: the jitter buffer held each frame {} ms", step["heldMs"]);
     }
 }

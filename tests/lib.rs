@@ -358,6 +358,13 @@ pub mod agent {
     }
 
     impl Agent {
+        /// One unlabelled gauge or counter of its `/metrics`, when it is there.
+        pub fn metric(&self, name: &str) -> Option<f64> {
+            let out = crate::run(Command::new("curl").args(["-s", &format!("http://{}/metrics", self.metrics)]));
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        }
+
         /// Starts the agent on `display` with `encoder` and extra environment.
         pub fn start(display: &str, encoder: &str, env: &[(&str, &str)]) -> Self {
             let mut cmd = Command::new(bin("vdi-agent"));

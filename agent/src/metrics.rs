@@ -30,6 +30,8 @@ pub struct Metrics {
     pub bitrate_kbps: Gauge<i64, AtomicI64>,
     /// Estimated path capacity in kbit/s.
     pub estimate_kbps: Gauge<i64, AtomicI64>,
+    /// What the viewer received, kbit/s, from its transport-wide feedback.
+    pub received_kbps: Gauge<i64, AtomicI64>,
     /// Picture reduction in use (1 for its level: full, half-rate, half-rate-half-size).
     pub quality: Family<Vec<(String, String)>, Gauge>,
     /// Fraction of packets the viewer reported lost in the last interval.
@@ -73,6 +75,7 @@ impl Metrics {
             rtt_ms: Gauge::default(),
             bitrate_kbps: Gauge::default(),
             estimate_kbps: Gauge::default(),
+            received_kbps: Gauge::default(),
             quality: Family::default(),
             loss: Gauge::default(),
             candidate: Family::default(),
@@ -101,6 +104,11 @@ impl Metrics {
             m.bitrate_kbps.clone(),
         );
         registry.register("estimate_kbps", "Estimated path capacity in kbit/s", m.estimate_kbps.clone());
+        registry.register(
+            "received_kbps",
+            "What the viewer received in kbit/s, from its transport-wide congestion control feedback",
+            m.received_kbps.clone(),
+        );
         registry.register(
             "picture_quality",
             "Picture reduction for a narrow path (1 for full, half-rate or half-rate-half-size)",

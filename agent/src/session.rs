@@ -262,10 +262,11 @@ fn start_pipeline(
         .map_err(|_| "the pipeline description is not a pipeline".to_owned())?;
     let webrtc = pipeline.by_name(pipeline::WEBRTC).ok_or("webrtcbin missing from the pipeline")?;
     pipeline::same_stream(&webrtc);
-    if s.playout_delay == crate::media::playout::PlayoutDelay::None
-        && let Some(pay) = pipeline.by_name(pipeline::PAY)
-    {
-        crate::media::playout::attach(&pay);
+    if let Some(pay) = pipeline.by_name(pipeline::PAY) {
+        crate::media::extensions::attach_twcc(&pay);
+        if s.playout_delay == crate::media::playout::PlayoutDelay::None {
+            crate::media::playout::attach(&pay);
+        }
     }
     request_retransmissions(&webrtc);
     configure_ice(&webrtc, s, turn);
@@ -525,6 +526,9 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
         if let Some(r) = rtt_ms {
             m.rtt_ms.set(r);
         }
+        if let Some(t) = report.twcc {
+            m.received_kbps.set(t.recv_kbps.round() as i64);
+        }
         if let Some(t) = report.candidate {
             m.candidate.clear();
             m.candidate.get_or_create(&vec![("type".to_owned(), t)]).set(1);
@@ -539,7 +543,9 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
             kbps
         });
         let (before, d) = match adapt.controller.lock() {
-            Ok(mut c) => (c.decision(), c.update(crate::adapt::bitrate::Feedback { loss, rtt_ms, sent_kbps })),
+            Ok(mut c) => {
+                (c.decision(), c.update(crate::adapt::bitrate::Feedback { loss, rtt_ms, sent_kbps, twcc: report.twcc }))
+            }
             Err(_) => return,
         };
         tracing::debug!(
@@ -550,6 +556,7 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Adapt>) {
             ?sent_kbps,
             sent = report.sent,
             resent = report.resent,
+            twcc = ?report.twcc,
             estimate_kbps = d.estimate_kbps,
             target_kbps = d.target_kbps,
             quality = d.quality.name(),

@@ -37,6 +37,9 @@ pub struct Feedback {
     pub rtt_ms: Option<f64>,
     /// What the encoder sent in the interval, kbit/s, when known.
     pub sent_kbps: Option<f64>,
+    /// The viewer's transport-wide feedback (sent against received, the delay gradient), when
+    /// its browser answered the TWCC extension.
+    pub twcc: Option<crate::adapt::stats::Twcc>,
 }
 
 /// How much the picture is reduced to fit a narrow path.
@@ -101,6 +104,32 @@ pub struct Controller {
 
 const UP_MARGIN: f64 = 1.15;
 
+/// What the transport-wide feedback says of one interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delay {
+    /// More than a tenth of what was sent did not arrive in the interval, or arrivals drift
+    /// later by over 2 ms per packet group: a queue is filling.
+    Queue,
+    /// Arrivals kept pace (within 5 %) with no drift worth a millisecond, while sending at least
+    /// half the estimate (a still desktop says nothing about the path).
+    Clear,
+    /// Neither: hold the ramp to its loss-based pace.
+    Unsure,
+}
+
+impl Delay {
+    fn of(t: &crate::adapt::stats::Twcc, estimate: f64) -> Self {
+        let behind = (t.sent_kbps - t.recv_kbps) / t.sent_kbps.max(1.0);
+        if behind > 0.10 || t.delay_gradient_ms > 2.0 {
+            Self::Queue
+        } else if behind < 0.05 && t.delay_gradient_ms < 1.0 && t.sent_kbps >= estimate / 2.0 {
+            Self::Clear
+        } else {
+            Self::Unsure
+        }
+    }
+}
+
 /// Loss above this share cuts the estimate; below it, loss only pauses the climb.
 pub const CUT_LOSS: f64 = 0.10;
 
@@ -134,7 +163,7 @@ impl Controller {
     /// Applies one interval's feedback.
     pub fn update(&mut self, fb: Feedback) -> Decision {
         let loss = if fb.loss.is_finite() { fb.loss.clamp(0.0, 1.0) } else { 0.0 };
-        let queueing = match (fb.rtt_ms.filter(|r| r.is_finite() && *r >= 0.0), self.base_rtt_ms) {
+        let rtt_queue = match (fb.rtt_ms.filter(|r| r.is_finite() && *r >= 0.0), self.base_rtt_ms) {
             (Some(rtt), Some(base)) => {
                 self.base_rtt_ms = Some(base.min(rtt));
                 rtt > base * 1.5 + 20.0 && loss >= 0.02
@@ -145,11 +174,16 @@ impl Controller {
             }
             (None, _) => false,
         };
+        let delay = fb.twcc.map(|t| Delay::of(&t, self.estimate));
+        // Where the viewer reports arrivals, a queue shows there before any packet is lost: more
+        // sent than arrived. Without that feedback the round-trip time with loss stands in.
+        let queueing = delay.map_or(rtt_queue, |d| d == Delay::Queue);
         let clean = loss < 0.02 && !queueing;
         // The path carried more than when it last congested, cleanly: its limit moved up, and
         // the climb need not be careful about it any more. (Not in the interval after a cut,
         // which still describes what was sent before it.)
-        if clean && !self.just_decreased && fb.sent_kbps.is_some_and(|s| s > self.last_congestion) {
+        let carried = fb.twcc.map(|t| t.recv_kbps).or(fb.sent_kbps);
+        if clean && !self.just_decreased && carried.is_some_and(|s| s > self.last_congestion) {
             self.last_congestion = 0.0;
         }
         let near_congestion = self.last_congestion > 0.0 && self.estimate >= 0.85 * self.last_congestion;
@@ -164,13 +198,24 @@ impl Controller {
             false => self.clean_streak,
         };
         self.queue_cuts = if queueing { self.queue_cuts } else { 0 };
-        let basis = fb
+        let mut basis = fb
             .sent_kbps
             .filter(|s| s.is_finite() && *s >= self.estimate / 2.0)
             .map_or(self.estimate, |s| s.min(self.estimate));
+        // Where the viewer reports what arrived, a cut goes to a little under that: what the path
+        // carried, loss included (GCC's decrease). Cutting by the loss as well counted it twice
+        // and took a 6 Mbit/s link to half the frame rate.
+        let arrived = fb.twcc.filter(|_| queueing || loss > CUT_LOSS).map(|t| t.recv_kbps.max(self.min / 8.0));
+        if let Some(recv) = arrived {
+            basis = basis.min(recv);
+        }
         let held = std::mem::take(&mut self.just_decreased);
         if held {
             self.clean_streak = 0;
+        } else if arrived.is_some() {
+            self.last_congestion = basis;
+            self.estimate = basis * 0.9;
+            self.just_decreased = true;
         } else if loss > CUT_LOSS {
             self.last_congestion = basis;
             self.estimate = basis * (1.0 - loss.min(0.6) / 2.0);
@@ -180,6 +225,12 @@ impl Controller {
             self.last_congestion = basis;
             self.estimate = basis * 0.85;
             self.just_decreased = true;
+        } else if clean && delay == Some(Delay::Clear) {
+            // Arrivals keep pace with sending and no queue grows: the climb can be bold, because
+            // the first queue shows here a second before it would overflow. Near the last
+            // congestion it stays at the ramp's first step.
+            let step = if near_congestion { 0.12 } else { (0.15 * f64::from(self.clean_streak + 1)).min(0.35) };
+            self.estimate *= 1.0 + step;
         } else if clean && !near_congestion {
             self.estimate *= 1.0 + (0.05 * f64::from(self.clean_streak + 1)).min(0.25);
         } else if clean {
@@ -207,12 +258,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const CLEAN: Feedback = Feedback { loss: 0.0, rtt_ms: Some(30.0), sent_kbps: None };
+    const CLEAN: Feedback = Feedback { loss: 0.0, rtt_ms: Some(30.0), sent_kbps: None, twcc: None };
 
     #[test]
     fn backs_off_on_loss_and_recovers() {
         let mut c = Controller::new(4000, 12000, 8000);
-        let lossy = Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None };
+        let lossy = Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None, twcc: None };
         for _ in 0..5 {
             c.update(lossy); // cut, hold, cut, hold, cut
         }
@@ -228,7 +279,7 @@ mod tests {
         for start in [4000, 2000] {
             let mut c = Controller::new(4000, 12000, 4000);
             while c.decision().estimate_kbps > start {
-                c.update(Feedback { loss: 0.12, rtt_ms: Some(30.0), sent_kbps: None });
+                c.update(Feedback { loss: 0.12, rtt_ms: Some(30.0), sent_kbps: None, twcc: None });
             }
             c.update(CLEAN); // the interval after a cut is held
             // The encoder sends about 90 % of its target, a second behind.
@@ -243,35 +294,35 @@ mod tests {
     #[test]
     fn a_queue_cuts_from_what_was_really_sent() {
         let mut c = Controller::new(4000, 12000, 8000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: Some(6000.0) });
-        let d = c.update(Feedback { loss: 0.03, rtt_ms: Some(60.0), sent_kbps: Some(6000.0) });
+        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: Some(6000.0), twcc: None });
+        let d = c.update(Feedback { loss: 0.03, rtt_ms: Some(60.0), sent_kbps: Some(6000.0), twcc: None });
         assert_eq!(d.estimate_kbps, 5100, "0.85 x the 6000 sent, not x the 8400 target");
         // A still desktop sends little: its rate is no measure of the path.
         let mut c = Controller::new(4000, 12000, 8000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: Some(300.0) });
-        let d = c.update(Feedback { loss: 0.03, rtt_ms: Some(60.0), sent_kbps: Some(300.0) });
+        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: Some(300.0), twcc: None });
+        let d = c.update(Feedback { loss: 0.03, rtt_ms: Some(60.0), sent_kbps: Some(300.0), twcc: None });
         assert_eq!(d.estimate_kbps, 7480, "0.85 x 8800");
     }
 
     #[test]
     fn near_the_last_congestion_it_climbs_gently_until_the_path_carries_more() {
         let mut c = Controller::new(4000, 20000, 10000);
-        c.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None }); // 9000, congestion at 10000
+        c.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None, twcc: None }); // 9000, congestion at 10000
         let steps: Vec<u32> = (0..4).map(|_| c.update(CLEAN).estimate_kbps).collect();
         assert_eq!(steps, [9000, 9720, 10498, 11337], "hold, then 8 % (also past 10000: nothing carried more yet)");
         let mut c2 = Controller::new(4000, 20000, 10000);
-        c2.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None });
+        c2.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None, twcc: None });
         c2.update(Feedback { sent_kbps: Some(10_500.0), ..CLEAN }); // held: what was sent before the cut
         assert_eq!(c2.update(CLEAN).estimate_kbps, 9720, "still 8 % near the congestion");
         let carried = c.update(Feedback { sent_kbps: Some(10_500.0), ..CLEAN }).estimate_kbps;
         assert_eq!(carried, 14172, "10500 sent cleanly: the ramp, 5 clean seconds in, at 25 %");
         let mut c = Controller::new(4000, 12000, 10000);
-        c.update(Feedback { loss: 0.8, rtt_ms: Some(30.0), sent_kbps: None }); // 7000 (30 % at most): far below
+        c.update(Feedback { loss: 0.8, rtt_ms: Some(30.0), sent_kbps: None, twcc: None }); // 7000 (30 % at most): far below
         let steps: Vec<u32> = (0..5).map(|_| c.update(CLEAN).estimate_kbps).collect();
         assert_eq!(steps, [7000, 7700, 8855, 9563, 10328], "hold, 10, 15 %, then 8 % from 85 % of 10000");
         // Congestion is measured by what was sent: 6000 of the 10000 asked for.
         let mut c = Controller::new(4000, 12000, 10000);
-        c.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: Some(6000.0) }); // 5400
+        c.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: Some(6000.0), twcc: None }); // 5400
         let steps: Vec<u32> = (0..3).map(|_| c.update(CLEAN).estimate_kbps).collect();
         assert_eq!(steps, [5400, 5832, 6299], "hold, then 8 % from 85 % of 6000");
     }
@@ -279,15 +330,15 @@ mod tests {
     #[test]
     fn a_queue_cuts_twice_then_holds_and_rtt_alone_cuts_nothing() {
         let mut c = Controller::new(4000, 12000, 8000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: None });
+        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: None, twcc: None });
         assert_eq!(
-            c.update(Feedback { loss: 0.0, rtt_ms: Some(90.0), sent_kbps: None }).estimate_kbps,
+            c.update(Feedback { loss: 0.0, rtt_ms: Some(90.0), sent_kbps: None, twcc: None }).estimate_kbps,
             10120,
             "10 % then 15 %"
         );
         let mut c = Controller::new(4000, 12000, 10000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: None });
-        let high = Feedback { loss: 0.03, rtt_ms: Some(90.0), sent_kbps: None };
+        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: None, twcc: None });
+        let high = Feedback { loss: 0.03, rtt_ms: Some(90.0), sent_kbps: None, twcc: None };
         let estimates: Vec<u32> = (0..5).map(|_| c.update(high).estimate_kbps).collect();
         assert_eq!(
             estimates,
@@ -301,7 +352,10 @@ mod tests {
         let mut c = Controller::new(4000, 12000, 4000);
         let steps: Vec<u32> = (0..3).map(|_| c.update(CLEAN).estimate_kbps).collect();
         assert_eq!(steps, [4400, 5060, 6072], "10, 15, 20 %");
-        assert_eq!(c.update(Feedback { loss: 0.03, rtt_ms: Some(30.0), sent_kbps: None }).estimate_kbps, 6072);
+        assert_eq!(
+            c.update(Feedback { loss: 0.03, rtt_ms: Some(30.0), sent_kbps: None, twcc: None }).estimate_kbps,
+            6072
+        );
         assert_eq!(c.update(CLEAN).estimate_kbps, 7590, "on at 25 %, not back to 10 %");
     }
 
@@ -309,7 +363,7 @@ mod tests {
     fn one_percent_random_loss_does_not_hold_the_rate_down() {
         let mut c = Controller::new(4000, 12000, 4000);
         for _ in 0..15 {
-            c.update(Feedback { loss: 0.01, rtt_ms: Some(30.0), sent_kbps: None });
+            c.update(Feedback { loss: 0.01, rtt_ms: Some(30.0), sent_kbps: None, twcc: None });
         }
         assert_eq!(c.decision().target_kbps, 12000);
     }
@@ -317,16 +371,16 @@ mod tests {
     #[test]
     fn a_growing_queue_lowers_the_target() {
         let mut c = Controller::new(4000, 12000, 10000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(20.0), sent_kbps: None });
+        c.update(Feedback { loss: 0.0, rtt_ms: Some(20.0), sent_kbps: None, twcc: None });
         let before = c.decision().target_kbps;
-        c.update(Feedback { loss: 0.03, rtt_ms: Some(120.0), sent_kbps: None });
+        c.update(Feedback { loss: 0.03, rtt_ms: Some(120.0), sent_kbps: None, twcc: None });
         assert!(c.decision().target_kbps < before);
     }
 
     #[test]
     fn below_the_minimum_halves_the_rate_then_the_size_and_comes_back() {
         let mut c = Controller::new(4000, 12000, 4000);
-        let lossy = Feedback { loss: 0.3, rtt_ms: Some(30.0), sent_kbps: None };
+        let lossy = Feedback { loss: 0.3, rtt_ms: Some(30.0), sent_kbps: None, twcc: None };
         let d = c.update(lossy);
         assert_eq!(d.quality, Quality::HalfRate, "{d:?}");
         assert!(d.target_kbps < 4000, "the encoder follows the estimate below the minimum: {d:?}");
@@ -348,10 +402,68 @@ mod tests {
         );
     }
 
+    /// The viewer's transport-wide feedback for an interval: `sent` and `recv` kbit/s.
+    fn twcc(sent: f64, recv: f64, gradient_ms: f64) -> Feedback {
+        let t =
+            crate::adapt::stats::Twcc { sent_kbps: sent, recv_kbps: recv, delay_gradient_ms: gradient_ms, loss: 0.0 };
+        Feedback { loss: 0.0, rtt_ms: Some(30.0), sent_kbps: Some(sent), twcc: Some(t) }
+    }
+
+    #[test]
+    fn a_queue_the_viewer_reports_cuts_to_what_arrived_before_any_loss() {
+        let mut c = Controller::new(1000, 12000, 10_000);
+        // The link narrowed to 6 Mbit/s: 10 sent, 6.5 arrived, nothing lost yet.
+        let d = c.update(twcc(10_000.0, 6500.0, 4.0));
+        assert_eq!(d.estimate_kbps, 5850, "90 % of what arrived: {d:?}");
+        // The next interval still describes what was sent before the cut: hold.
+        assert_eq!(c.update(twcc(9000.0, 6000.0, 3.0)).estimate_kbps, 5850);
+        // Heavy loss with the feedback: the cut is from what arrived, not by the loss again.
+        let mut c = Controller::new(4000, 12000, 12_000);
+        let lossy = Feedback { loss: 0.4, ..twcc(12_000.0, 6000.0, 0.0) };
+        assert_eq!(c.update(lossy).estimate_kbps, 5400);
+    }
+
+    #[test]
+    fn arrivals_that_keep_pace_let_a_widened_path_be_climbed_boldly() {
+        let seconds_to_pass = |with_twcc: bool| {
+            let mut c = Controller::new(4000, 12000, 5000);
+            // It congested at 6 Mbit/s before the link widened.
+            c.update(Feedback { loss: 0.12, rtt_ms: Some(30.0), sent_kbps: Some(6000.0), twcc: None });
+            c.update(CLEAN);
+            (1..=30)
+                .find(|_| {
+                    let sent = 0.85 * f64::from(c.decision().target_kbps);
+                    let fb =
+                        if with_twcc { twcc(sent, sent, 0.2) } else { Feedback { sent_kbps: Some(sent), ..CLEAN } };
+                    c.update(fb).target_kbps >= 11_800
+                })
+                .unwrap_or(99)
+        };
+        let (bold, careful) = (seconds_to_pass(true), seconds_to_pass(false));
+        assert!(bold <= 5, "with feedback: {bold} s");
+        assert!(bold < careful, "with feedback {bold} s, loss alone {careful} s");
+    }
+
+    #[test]
+    fn a_still_desktop_or_a_drifting_path_gets_no_bold_climb() {
+        // Sending a tenth of the estimate says nothing of the path.
+        let mut still = Controller::new(4000, 12000, 6000);
+        let mut loss_only = still.clone();
+        still.update(twcc(600.0, 600.0, 0.0));
+        loss_only.update(Feedback { sent_kbps: Some(600.0), ..CLEAN });
+        assert_eq!(still.decision(), loss_only.decision());
+        // Arrivals drifting later by a millisecond and a half: not a queue yet, not clear either.
+        let mut drifting = Controller::new(4000, 12000, 6000);
+        let mut loss_only = drifting.clone();
+        drifting.update(twcc(6000.0, 5900.0, 1.5));
+        loss_only.update(Feedback { sent_kbps: Some(6000.0), ..CLEAN });
+        assert_eq!(drifting.decision(), loss_only.decision());
+    }
+
     #[test]
     fn steps_up_only_with_margin() {
         let mut c = Controller::new(4000, 12000, 4000);
-        c.update(Feedback { loss: 0.12, rtt_ms: Some(30.0), sent_kbps: None }); // 4000 * 0.94 = 3760
+        c.update(Feedback { loss: 0.12, rtt_ms: Some(30.0), sent_kbps: None, twcc: None }); // 4000 * 0.94 = 3760
         assert_eq!(c.decision().quality, Quality::HalfRate);
         c.update(CLEAN); // held
         c.update(CLEAN); // 4061 (8 %: near the congestion at 4000)
@@ -366,7 +478,7 @@ mod tests {
         fn always_within_bounds(start in 0u32..50_000, steps in prop::collection::vec((0.0f64..1.0, prop::option::of(0.0f64..2000.0), prop::option::of(0.0f64..20_000.0)), 0..50)) {
             let mut c = Controller::new(4000, 12000, start);
             for (loss, rtt, sent) in steps {
-                let d = c.update(Feedback { loss, rtt_ms: rtt, sent_kbps: sent });
+                let d = c.update(Feedback { loss, rtt_ms: rtt, sent_kbps: sent, twcc: None });
                 prop_assert!((500..=12000).contains(&d.target_kbps));
                 prop_assert!(d.quality == Quality::Full || d.target_kbps < 4000 * 115 / 100);
                 prop_assert!(d.quality != Quality::Full || d.target_kbps >= 4000);

@@ -18,6 +18,40 @@ pub struct PathReport {
     pub resent: u64,
     /// Type of the local candidate in use (`host`, `srflx`, `relay`).
     pub candidate: Option<String>,
+    /// What the viewer's transport-wide feedback says, once it sends some.
+    pub twcc: Option<Twcc>,
+}
+
+/// rtpsession's reading of the viewer's transport-wide congestion control feedback over its last
+/// window: what was sent, what arrived, and whether packets arrive ever later (a queue).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Twcc {
+    /// Bitrate sent, kbit/s.
+    pub sent_kbps: f64,
+    /// Bitrate the viewer received, kbit/s.
+    pub recv_kbps: f64,
+    /// Mean growth of the gap between arrival and send intervals, ms: above zero a queue grows.
+    pub delay_gradient_ms: f64,
+    /// Packets lost, 0 to 1.
+    pub loss: f64,
+}
+
+impl Twcc {
+    /// Reads rtpsession's `twcc-stats` (webrtcbin's `gst-twcc-stats`).
+    pub fn from_structure(s: &gst::StructureRef) -> Option<Self> {
+        let uint = |k: &str| s.get::<u32>(k).map(f64::from).or_else(|_| s.get::<u64>(k).map(|v| v as f64)).ok();
+        let sent = uint("bitrate-sent")?;
+        let recv = uint("bitrate-recv")?;
+        let dod = s.get::<i64>("avg-delta-of-delta").map(|ns| ns as f64 / 1e6).unwrap_or(0.0);
+        let loss = s.get::<f64>("packet-loss-pct").map(|p| (p / 100.0).clamp(0.0, 1.0)).unwrap_or(0.0);
+        // A window without packets says nothing.
+        (sent > 0.0).then_some(Self {
+            sent_kbps: sent / 1000.0,
+            recv_kbps: recv / 1000.0,
+            delay_gradient_ms: dod,
+            loss,
+        })
+    }
 }
 
 impl PathReport {
@@ -32,8 +66,12 @@ impl PathReport {
         let mut candidates = HashMap::new();
         let mut selected = None;
         let mut last_local = None;
+        let mut twcc = None;
         for (id, value) in stats.iter() {
             let Ok(s) = value.get::<gst::Structure>() else { continue };
+            if let Ok(t) = s.get::<gst::Structure>("gst-twcc-stats") {
+                twcc = Twcc::from_structure(&t).or(twcc);
+            }
             match s.name().as_str() {
                 "remote-inbound-rtp" => reports.push(Report {
                     local: s.get::<String>("local-id").ok(),
@@ -77,6 +115,7 @@ impl PathReport {
             sent: main_sent,
             resent,
             candidate,
+            twcc,
         }
     }
 }
@@ -171,6 +210,28 @@ mod tests {
         let r = PathReport::from_stats(&s);
         assert_eq!(r.sent, Some(5000));
         assert_eq!(r.fraction_lost, Some(0.0));
+    }
+
+    /// The shape webrtcbin 1.22 puts the transport-wide feedback in: a field of the transport's
+    /// (or the candidate pair's) stats.
+    #[test]
+    fn transport_wide_feedback_is_read_in_kbit_and_ms() {
+        gst::init().expect("GStreamer initialises");
+        let twcc = gst::Structure::builder("RTPTWCCStats")
+            .field("bitrate-sent", 6_200_000u32)
+            .field("bitrate-recv", 5_100_000u32)
+            .field("packets-sent", 600u32)
+            .field("packets-recv", 590u32)
+            .field("packet-loss-pct", 1.5f64)
+            .field("avg-delta-of-delta", 2_500_000i64)
+            .build();
+        let transport = gst::Structure::builder("transport").field("gst-twcc-stats", twcc).build();
+        let r = PathReport::from_stats(&stats(vec![("transport".into(), transport), outbound("out-video", 10, None)]));
+        let t = r.twcc.expect("the feedback is read");
+        assert_eq!((t.sent_kbps, t.recv_kbps), (6200.0, 5100.0));
+        assert!((t.delay_gradient_ms - 2.5).abs() < 1e-9 && (t.loss - 0.015).abs() < 1e-9, "{t:?}");
+        // No feedback: no reading (a browser that did not answer the extension).
+        assert_eq!(PathReport::from_stats(&stats(vec![outbound("out-video", 10, None)])).twcc, None);
     }
 
     #[test]

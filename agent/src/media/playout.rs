@@ -102,21 +102,12 @@ glib::wrapper! {
         @extends gst_rtp::RTPHeaderExtension, gst::Element, gst::Object;
 }
 
-/// Puts the zero playout delay on every packet `payloader` sends, under the lowest extension id
-/// it does not use yet. Must run before the payloader negotiates (the id goes into its caps, and
-/// from there into the offer).
+/// Puts the zero playout delay on every packet `payloader` sends, under
+/// [`super::extensions::PLAYOUT_DELAY_ID`]. Must run before the payloader negotiates (the id goes
+/// into its caps, and from there into the offer).
 pub fn attach(payloader: &gst::Element) {
-    let used: Vec<u32> = payloader
-        .find_property("extensions")
-        .map(|_| payloader.property::<gst::Array>("extensions"))
-        .map(|exts| exts.iter().filter_map(|v| v.get::<gst_rtp::RTPHeaderExtension>().ok()).map(|e| e.id()).collect())
-        .unwrap_or_default();
-    let Some(id) = (1..=14).find(|n| !used.contains(n)) else {
-        tracing::warn!("no free RTP header extension id; frames keep the browser's playout delay");
-        return;
-    };
     let ext: ZeroPlayoutDelay = glib::Object::new();
-    ext.set_id(id);
+    ext.set_id(super::extensions::PLAYOUT_DELAY_ID);
     payloader.emit_by_name::<()>("add-extension", &[&ext]);
 }
 
@@ -147,11 +138,19 @@ mod tests {
             if packets == 0 {
                 let caps = sample.caps().expect("caps");
                 let s = caps.structure(0).expect("structure");
-                assert_eq!(s.get::<String>("extmap-1").as_deref(), Ok(URI), "{caps}");
+                assert_eq!(
+                    s.get::<String>(&format!("extmap-{}", super::super::extensions::PLAYOUT_DELAY_ID)).as_deref(),
+                    Ok(URI),
+                    "{caps}"
+                );
             }
             let buffer = sample.buffer().expect("buffer");
             let rtp = gst_rtp::RTPBuffer::from_buffer_readable(buffer).expect("an RTP packet");
-            assert_eq!(rtp.extension_onebyte_header(1, 0), Some(&[0u8, 0, 0][..]), "packet {packets}");
+            assert_eq!(
+                rtp.extension_onebyte_header(super::super::extensions::PLAYOUT_DELAY_ID as u8, 0),
+                Some(&[0u8, 0, 0][..]),
+                "packet {packets}"
+            );
             packets += 1;
         }
         pipeline.set_state(gst::State::Null).expect("null");
