@@ -229,7 +229,7 @@ impl Controller {
             // Arrivals keep pace with sending and no queue grows: the climb can be bold, because
             // the first queue shows here a second before it would overflow. Near the last
             // congestion it stays at the ramp's first step.
-            let step = if near_congestion { 0.12 } else { (0.15 * f64::from(self.clean_streak + 1)).min(0.35) };
+            let step = if near_congestion { 0.2 } else { (0.2 * f64::from(self.clean_streak + 1)).min(0.4) };
             self.estimate *= 1.0 + step;
         } else if clean && !near_congestion {
             self.estimate *= 1.0 + (0.05 * f64::from(self.clean_streak + 1)).min(0.25);
