@@ -64,13 +64,13 @@ pub fn webhook_review(data: &[u8]) {
 
 /// A file given to `vdi-render`: documents or diagnostics that name the file, never a crash.
 pub fn render_input(data: &[u8]) {
-    static SCHEMAS: OnceLock<vdi_render::schema::Schemas> = OnceLock::new();
-    let schemas = SCHEMAS.get_or_init(vdi_render::schema::Schemas::new);
+    static SCHEMAS: OnceLock<vdi_documents::Schemas> = OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(vdi_documents::Schemas::new);
     // `vdi-render` reads files as UTF-8 and says so otherwise: that path is not the parser's.
     let Ok(text) = std::str::from_utf8(data) else { return };
     let file = Path::new("fuzz/session.yaml");
-    let mut input = vdi_render::input::Input::default();
-    vdi_render::input::read_text(file, text, schemas, &mut input);
+    let mut input = vdi_documents::read::Input::default();
+    vdi_documents::read::read_text(file, text, schemas, &mut input);
     for d in &input.diagnostics {
         assert_eq!(d.file, file, "{d:?}");
         assert!(!d.message.is_empty(), "{d:?}");

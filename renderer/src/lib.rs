@@ -2,15 +2,11 @@
 //! and Flux. `render` does the whole job in memory; `output` writes or checks a folder.
 
 pub mod cluster;
-pub mod diagnostic;
 pub mod flux;
 pub mod gitops;
-pub mod input;
 pub mod layout;
-pub mod locate;
 pub mod objects;
 pub mod output;
-pub mod schema;
 pub mod settings;
 pub mod shared_gpu;
 pub mod template;
@@ -21,22 +17,20 @@ use std::{collections::BTreeMap, path::PathBuf};
 use rayon::prelude::*;
 use vdi_crds::{FieldErrors, VDITemplate, defaults};
 
-pub use diagnostic::{Diagnostic, Diagnostics};
 pub use layout::{Rendered, RenderedSession};
 pub use settings::Settings;
+pub use vdi_documents::{Diagnostic, Diagnostics, Kind as DiagnosticKind};
 
-use crate::{input::Origin, template::UrlTemplate};
+use vdi_documents::{Kind, Origin, read as input, schema};
+
+use crate::template::UrlTemplate;
 
 /// Renders everything under `paths` with `settings`: the cluster-level files (CRDs, templates,
 /// namespaces) and every session, sorted by namespace and name whatever the order of the input.
 /// Every problem in the input is reported, not only the first.
 pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Rendered, Diagnostics> {
-    let settings_error = |(field, message): (String, String)| Diagnostic {
-        file: PathBuf::from("<settings>"),
-        pos: None,
-        object: Some("settings".into()),
-        field: Some(field),
-        message,
+    let settings_error = |(field, message): (String, String)| {
+        Diagnostic::new(Kind::Invalid, "<settings>", message).object(Some("settings".into())).field(Some(field))
     };
     let problems = settings.check();
     if !problems.is_empty() {
@@ -44,20 +38,20 @@ pub fn render(paths: &[PathBuf], settings: &Settings) -> Result<Rendered, Diagno
     }
     let url = UrlTemplate::new(&settings.url_template, &settings.domain)
         .map_err(|e| Diagnostics(vec![settings_error(("urlTemplate".into(), e))]))?;
-    let files = input::collect_files(paths).map_err(|d| Diagnostics(vec![d]))?;
+    let files = input::collect_files(paths)?;
     let schemas = schema::Schemas::new();
     let mut input = input::read(&files, &schemas);
     let mut diags = std::mem::take(&mut input.diagnostics);
 
     let mut report = |input: &mut input::Input, origin: &Origin, object: String, errs: FieldErrors| {
         for e in errs.0 {
-            diags.push(Diagnostic {
-                file: origin.file.clone(),
-                pos: input.locate(origin, &e.path),
-                object: Some(object.clone()),
-                field: Some(e.path),
-                message: e.message,
-            });
+            let pos = input.locate(origin, &e.path);
+            diags.push(
+                Diagnostic::new(Kind::Invalid, &origin.file, e.message)
+                    .at(pos)
+                    .object(Some(object.clone()))
+                    .field(Some(e.path)),
+            );
         }
     };
 

@@ -6,7 +6,9 @@ use std::{collections::BTreeMap, path::Path};
 use serde::{Deserialize, Serialize};
 use vdi_crds::agent::encoder;
 
-use crate::{diagnostic::Diagnostic, locate::Pos, template::UrlTemplate};
+use vdi_documents::{Diagnostic, Kind, Pos, diagnostic::pointer, limits, locate::Locations};
+
+use crate::template::UrlTemplate;
 
 /// All settings. `vdi-render render --help` and the README document them; `examples/settings.yaml`
 /// shows every one with its default.
@@ -251,15 +253,11 @@ impl Default for TurnSettings {
 impl Settings {
     /// Reads and checks a settings file; every problem is a diagnostic naming the file.
     pub fn load(path: &Path) -> Result<Self, Vec<Diagnostic>> {
-        let diag = |pos: Option<Pos>, field: Option<String>, message: String| Diagnostic {
-            file: path.to_owned(),
-            pos,
-            object: Some("settings".into()),
-            field,
-            message,
+        let diag = |pos: Option<Pos>, field: Option<String>, message: String| {
+            Diagnostic::new(Kind::Invalid, path, message).at(pos).object(Some("settings".into())).field(field)
         };
         let text = std::fs::read_to_string(path).map_err(|e| vec![diag(None, None, format!("cannot read: {e}"))])?;
-        if let Err((line, why)) = crate::yaml::check_depth(&text) {
+        if let Err((line, why)) = limits::check_depth(&text) {
             return Err(vec![diag(Some(Pos { line, col: 1 }), None, why)]);
         }
         let settings: Settings = if text.trim().is_empty() {
@@ -274,11 +272,8 @@ impl Settings {
         if errs.is_empty() {
             return Ok(settings);
         }
-        let loc = crate::locate::Locations::index(&text);
-        Err(errs
-            .into_iter()
-            .map(|(field, msg)| diag(loc.find(0, &crate::diagnostic::pointer(&field)), Some(field), msg))
-            .collect())
+        let loc = Locations::index(&text);
+        Err(errs.into_iter().map(|(field, msg)| diag(loc.find(0, &pointer(&field)), Some(field), msg)).collect())
     }
 
     /// Problems as `(field, message)`.

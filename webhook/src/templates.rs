@@ -24,24 +24,21 @@ pub enum Templates {
 pub enum TemplatesError {
     /// The files had problems (each with file, line and field).
     #[error("{0}")]
-    Invalid(vdi_render::Diagnostics),
+    Invalid(vdi_documents::Diagnostics),
 }
 
 impl Templates {
     /// Reads every VDITemplate under `paths` (files or folders); other kinds in the same files
     /// (sessions, for example) are ignored, invalid templates are errors.
     pub fn from_files(paths: &[PathBuf]) -> Result<Self, TemplatesError> {
-        let files = vdi_render::input::collect_files(paths)
-            .map_err(|d| TemplatesError::Invalid(vdi_render::Diagnostics(vec![d])))?;
-        let input = vdi_render::input::read(&files, &vdi_render::schema::Schemas::new());
-        let problems: Vec<_> = input
-            .diagnostics
-            .iter()
-            .filter(|d| !d.message.contains("is not a kind vdi-render reads"))
-            .cloned()
-            .collect();
+        use vdi_documents::{Diagnostics, Kind};
+        let files = vdi_documents::collect_files(paths).map_err(TemplatesError::Invalid)?;
+        let input = vdi_documents::read(&files, &vdi_documents::Schemas::new());
+        // Sessions and other manifests may share the templates' folder: only what is wrong with
+        // the documents themselves counts.
+        let problems: Vec<_> = input.diagnostics.into_iter().filter(|d| d.kind != Kind::ForeignKind).collect();
         if !problems.is_empty() {
-            return Err(TemplatesError::Invalid(vdi_render::Diagnostics(problems)));
+            return Err(TemplatesError::Invalid(Diagnostics(problems)));
         }
         let map =
             input.templates.into_iter().filter_map(|(t, _)| Some((t.metadata.name.clone()?, Arc::new(t)))).collect();

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use vdi_crds::{API_VERSION, VDISession, VDITemplate};
 
 use crate::{
-    diagnostic::{Diagnostic, dotted},
+    diagnostic::{Diagnostic, Diagnostics, Kind, dotted},
     locate::{Locations, Pos},
     schema::Schemas,
 };
@@ -53,45 +53,28 @@ impl Input {
     }
 }
 
-/// Lists the YAML files under `paths` (files as given, folders recursively), sorted and unique.
-pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
+/// Lists the YAML files under `paths` (files as given, folders recursively, `*.yaml` and
+/// `*.yml`), sorted and unique.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostics> {
+    let unreadable = |at: &Path, why: String| Diagnostics(vec![Diagnostic::new(Kind::Unreadable, at, why)]);
     let mut files = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| Diagnostic {
-            file: p.clone(),
-            pos: None,
-            object: None,
-            field: None,
-            message: format!("cannot read: {e}"),
-        })?;
-        if meta.is_dir() {
-            walk(p, &mut files)?;
-        } else {
+        let meta = std::fs::metadata(p).map_err(|e| unreadable(p, format!("cannot read: {e}")))?;
+        if !meta.is_dir() {
             files.push(p.clone());
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(p).follow_links(true) {
+            let entry = entry.map_err(|e| unreadable(e.path().unwrap_or(p), format!("cannot read folder: {e}")))?;
+            let yaml = matches!(entry.path().extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+            if yaml && !entry.file_type().is_dir() {
+                files.push(entry.into_path());
+            }
         }
     }
     files.sort();
     files.dedup();
     Ok(files)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Diagnostic> {
-    let err = |e: std::io::Error| Diagnostic {
-        file: dir.to_owned(),
-        pos: None,
-        object: None,
-        field: None,
-        message: format!("cannot read folder: {e}"),
-    };
-    for entry in std::fs::read_dir(dir).map_err(err)? {
-        let path = entry.map_err(err)?.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// Reads every file, validating each document.
@@ -117,23 +100,17 @@ pub fn read(files: &[PathBuf], schemas: &Schemas) -> Input {
 
 fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
     if let Ok(meta) = std::fs::metadata(file)
-        && meta.len() > crate::yaml::MAX_FILE_BYTES as u64
+        && meta.len() > crate::limits::MAX_FILE_BYTES as u64
     {
-        let mib = crate::yaml::MAX_FILE_BYTES >> 20;
+        let mib = crate::limits::MAX_FILE_BYTES >> 20;
         let message = format!("is {} bytes; files over {mib} MiB are refused", meta.len());
-        input.diagnostics.push(diag(file, None, None, None, message));
+        input.diagnostics.push(Diagnostic::new(Kind::TooLarge, file, message));
         return;
     }
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
-            input.diagnostics.push(Diagnostic {
-                file: file.to_owned(),
-                pos: None,
-                object: None,
-                field: None,
-                message: format!("cannot read: {e}"),
-            });
+            input.diagnostics.push(Diagnostic::new(Kind::Unreadable, file, format!("cannot read: {e}")));
             return;
         }
     };
@@ -146,8 +123,8 @@ fn read_file(file: &Path, schemas: &Schemas, input: &mut Input) {
 pub fn read_text(file: &Path, text: &str, schemas: &Schemas, input: &mut Input) {
     let mut diags = Vec::new();
     // Before any parser: a document nested too deep gets one error, never a crash.
-    if let Err((line, why)) = crate::yaml::check_depth(text) {
-        input.diagnostics.push(diag(file, Some(Pos { line, col: 1 }), None, None, why));
+    if let Err((line, why)) = crate::limits::check_depth(text) {
+        input.diagnostics.push(Diagnostic::new(Kind::TooLarge, file, why).at(Some(Pos { line, col: 1 })));
         return;
     }
     // Located lazily: only files with problems pay for the position index.
@@ -161,13 +138,8 @@ pub fn read_text(file: &Path, text: &str, schemas: &Schemas, input: &mut Input) 
             Ok(v) => v,
             Err(e) => {
                 let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
-                diags.push(diag(
-                    file,
-                    pos,
-                    None,
-                    None,
-                    format!("YAML syntax error: {}", strip_location(&e.to_string())),
-                ));
+                let why = format!("YAML syntax error: {}", strip_location(&e.to_string()));
+                diags.push(Diagnostic::new(Kind::Syntax, file, why).at(pos));
                 break; // The rest of the stream cannot be trusted after a syntax error.
             }
         };
@@ -177,13 +149,8 @@ pub fn read_text(file: &Path, text: &str, schemas: &Schemas, input: &mut Input) 
         let json: serde_json::Value = match serde_json::to_value(&value) {
             Ok(j) => j,
             Err(e) => {
-                diags.push(diag(
-                    file,
-                    locate(doc, ""),
-                    None,
-                    None,
-                    format!("cannot be read as a Kubernetes object: {e}"),
-                ));
+                let why = format!("cannot be read as a Kubernetes object: {e}");
+                diags.push(Diagnostic::new(Kind::NotAnObject, file, why).at(locate(doc, "")));
                 continue;
             }
         };
@@ -192,33 +159,31 @@ pub fn read_text(file: &Path, text: &str, schemas: &Schemas, input: &mut Input) 
         let kind = json.get("kind").and_then(|v| v.as_str()).unwrap_or("");
         if kind.is_empty() || api_version.is_empty() {
             let field = if kind.is_empty() { "kind" } else { "apiVersion" };
-            diags.push(diag(
-                file,
-                locate(doc, ""),
-                object.clone(),
-                Some(field.into()),
-                format!("missing; every document needs apiVersion: {API_VERSION} and kind: VDISession or VDITemplate"),
-            ));
+            let why =
+                format!("missing; every document needs apiVersion: {API_VERSION} and kind: VDISession or VDITemplate");
+            diags.push(diag(Kind::NotAnObject, file, locate(doc, ""), object.clone(), Some(field.into()), why));
             continue;
         }
         if (kind != "VDISession" && kind != "VDITemplate") || api_version != API_VERSION {
-            let (field, msg) = if kind == "VDISession" || kind == "VDITemplate" {
-                ("apiVersion", format!("`{api_version}` is not served; use {API_VERSION}"))
+            let (problem, field, msg) = if kind == "VDISession" || kind == "VDITemplate" {
+                (Kind::UnservedVersion, "apiVersion", format!("`{api_version}` is not served; use {API_VERSION}"))
             } else {
                 (
+                    Kind::ForeignKind,
                     "kind",
                     format!(
                         "`{kind}` ({api_version}) is not a kind vdi-render reads; it reads only VDISession and VDITemplate ({API_VERSION}). Keep other manifests out of the paths given to vdi-render"
                     ),
                 )
             };
-            diags.push(diag(file, locate(doc, &format!("/{field}")), object.clone(), Some(field.into()), msg));
+            let pos = locate(doc, &format!("/{field}"));
+            diags.push(diag(problem, file, pos, object.clone(), Some(field.into()), msg));
             continue;
         }
         let errors = schemas.validate(kind, &json);
         if !errors.is_empty() {
             for (ptr, msg) in errors {
-                diags.push(diag(file, locate(doc, &ptr), object.clone(), Some(dotted(&ptr)), msg));
+                diags.push(diag(Kind::Schema, file, locate(doc, &ptr), object.clone(), Some(dotted(&ptr)), msg));
             }
             continue;
         }
@@ -228,7 +193,7 @@ pub fn read_text(file: &Path, text: &str, schemas: &Schemas, input: &mut Input) 
             serde_json::from_value::<VDITemplate>(json).map(|t| input.templates.push((t, origin)))
         };
         if let Err(e) = typed {
-            diags.push(diag(file, locate(doc, ""), object, None, e.to_string()));
+            diags.push(diag(Kind::Invalid, file, locate(doc, ""), object, None, e.to_string()));
         }
     }
     if !diags.is_empty() {
@@ -237,8 +202,15 @@ pub fn read_text(file: &Path, text: &str, schemas: &Schemas, input: &mut Input) 
     }
 }
 
-fn diag(file: &Path, pos: Option<Pos>, object: Option<String>, field: Option<String>, message: String) -> Diagnostic {
-    Diagnostic { file: file.to_owned(), pos, object, field, message }
+fn diag(
+    kind: Kind,
+    file: &Path,
+    pos: Option<Pos>,
+    object: Option<String>,
+    field: Option<String>,
+    message: String,
+) -> Diagnostic {
+    Diagnostic::new(kind, file, message).at(pos).object(object).field(field)
 }
 
 /// serde_yaml appends " at line L column C"; the diagnostic already says where.

@@ -5,6 +5,29 @@ use std::{fmt, path::PathBuf};
 
 use crate::locate::Pos;
 
+/// What kind of problem a diagnostic is, for callers that treat some differently (the webhook
+/// reads template files that may hold other kinds too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// A file or folder could not be read.
+    Unreadable,
+    /// Over a limit checked before parsing: size or nesting.
+    TooLarge,
+    /// Not YAML.
+    Syntax,
+    /// YAML, but not an object with `apiVersion` and `kind`.
+    NotAnObject,
+    /// An object of a kind vdi does not read.
+    ForeignKind,
+    /// A VDISession or VDITemplate of an `apiVersion` not served.
+    UnservedVersion,
+    /// A VDISession or VDITemplate its CRD's schema refuses.
+    Schema,
+    /// Valid against the schema, but its values do not hold together (defaults, references,
+    /// duplicates, settings).
+    Invalid,
+}
+
 /// One problem in the input.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Diagnostic {
@@ -18,6 +41,33 @@ pub struct Diagnostic {
     pub field: Option<String>,
     /// What is wrong and what was expected.
     pub message: String,
+    /// What kind of problem it is.
+    pub kind: Kind,
+}
+
+impl Diagnostic {
+    /// A problem of `kind` in `file`, not yet located.
+    pub fn new(kind: Kind, file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self { file: file.into(), pos: None, object: None, field: None, message: message.into(), kind }
+    }
+
+    /// At `pos`.
+    pub fn at(mut self, pos: Option<Pos>) -> Self {
+        self.pos = pos;
+        self
+    }
+
+    /// About `object` (`Kind namespace/name`).
+    pub fn object(mut self, object: Option<String>) -> Self {
+        self.object = object;
+        self
+    }
+
+    /// About `field` (dotted).
+    pub fn field(mut self, field: Option<String>) -> Self {
+        self.field = field;
+        self
+    }
 }
 
 impl fmt::Display for Diagnostic {
