@@ -21,7 +21,7 @@ use vdi_agent::{
 };
 use vdi_webhook::{
     AppState, Metrics, Templates,
-    admission::{self, Mode},
+    review::{self, Mode},
 };
 
 /// The webhook as deployed with the example templates.
@@ -46,17 +46,17 @@ fn webhook() -> &'static AppState {
 pub fn webhook_review(data: &[u8]) {
     let state = webhook();
     for mode in [Mode::Mutate, Mode::Validate] {
-        let status = admission::handle(state, mode, data).status();
-        match admission::parse(data) {
+        let status = review::handle(state, mode, data).status();
+        match review::parse(data) {
             Err(_) => assert_eq!(status, 400, "an unparsable review is a 400"),
             Ok(mut req) => {
                 assert_eq!(status, 200, "a parsed review gets an answer");
-                let decision = admission::decide(state, mode, &mut req);
+                let decision = review::decide(state, mode, &mut req);
                 let uid = req.uid.as_deref().unwrap_or("").to_owned();
                 let answer: serde_json::Value =
-                    serde_json::from_slice(&admission::review_json(&uid, &decision)).expect("the answer is JSON");
+                    serde_json::from_slice(&review::review_json(&uid, &decision)).expect("the answer is JSON");
                 assert_eq!(answer["response"]["uid"], uid.as_str());
-                assert_eq!(answer["response"]["allowed"], decision.allowed);
+                assert_eq!(answer["response"]["allowed"], decision.allowed());
             }
         }
     }

@@ -3,11 +3,11 @@
 //! graceful shutdown; the decisions themselves come from `vdi_crds` (the same code the renderer
 //! runs), so a rendered Pod passes admission unchanged.
 
-pub mod admission;
 pub mod metrics;
 pub mod mutate;
 pub mod password;
 pub mod pod_view;
+pub mod review;
 pub mod server;
 pub mod status;
 pub mod templates;
@@ -95,9 +95,9 @@ async fn metrics_handler(State(state): State<AppState>) -> Response {
 }
 
 async fn mutate_handler(State(state): State<AppState>, body: Bytes) -> Response {
-    admission::handle(&state, admission::Mode::Mutate, &body)
+    review::handle(&state, review::Mode::Mutate, &body)
 }
 
 async fn validate_handler(State(state): State<AppState>, body: Bytes) -> Response {
-    admission::handle(&state, admission::Mode::Validate, &body)
+    review::handle(&state, review::Mode::Validate, &body)
 }

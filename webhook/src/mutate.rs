@@ -11,20 +11,17 @@ use k8s_openapi::{
     api::core::v1::{Pod, Secret},
 };
 use kube::core::admission::Operation;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::Serialize;
 use serde_json::{Value, value::RawValue};
 use vdi_crds::{VDISession, defaults, labels, pod, turn};
 
 use crate::{
-    AppState,
-    admission::{Decision, Request, Target},
-    password, pod_view,
+    AppState, password, pod_view,
+    review::{
+        Decision, Request, Target,
+        subject::{self, Subject, typed},
+    },
 };
-
-/// Parses a raw object as `T`.
-pub fn typed<T: DeserializeOwned>(raw: &RawValue, what: &str) -> Result<T, String> {
-    serde_json::from_str(raw.get()).map_err(|e| format!("the {what} in the request does not parse: {e}"))
-}
 
 fn to_json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
@@ -42,89 +39,38 @@ pub fn mutate(state: &AppState, target: Target, req: &mut Request<'_>) -> Decisi
     if !req.has_object() {
         return Decision::allow(); // DELETE and CONNECT carry no object to change.
     }
-    let result = match (target, req.operation == Operation::Create) {
+    let subject = match (target, req.operation == Operation::Create) {
         (Target::SessionPod, true) => session_pod(req, state),
-        (Target::Session | Target::SessionSecret, _) => {
-            let Some(raw) = req.object() else { return Decision::allow() };
-            if target == Target::Session {
-                session(state, raw)
-            } else {
-                session_secret(req, raw, state.turn_secret.as_deref())
-            }
-        }
-        _ => return Decision::allow(),
-    };
-    match result {
-        Ok(Ok(patch)) => Decision::patch(patch),
-        Ok(Err(e)) => Decision::unreadable(e),
-        Err(NotOurs) => Decision::allow(),
-    }
-}
-
-/// The request's Pod when it is a session Pod: the one parsed with the review, else parsed from
-/// the raw object.
-pub fn session_pod_of(req: &mut Request<'_>) -> Result<Result<Pod, String>, NotOurs> {
-    match req.pod.take() {
-        Some(pod) => ours(pod, Target::SessionPod).map(Ok),
-        None => session_object(req.object().ok_or(NotOurs)?, Target::SessionPod, "Pod", pod_view::parse),
-    }
-}
-
-/// `obj` when its labels mark it as a session object of kind `target`.
-fn ours<T: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>>(
-    obj: T,
-    target: Target,
-) -> Result<T, NotOurs> {
-    if crate::admission::is_session_object(target, obj.metadata().labels.as_ref()) { Ok(obj) } else { Err(NotOurs) }
-}
-
-/// The object is not a session object (no session label): left alone.
-pub struct NotOurs;
-
-/// Parses a Pod or Secret with `parse` and checks it is a session object.
-pub fn session_object<T: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>>(
-    raw: &RawValue,
-    target: Target,
-    what: &str,
-    parse: impl FnOnce(&str) -> serde_json::Result<T>,
-) -> Result<Result<T, String>, NotOurs> {
-    match parse(raw.get()).map_err(|e| format!("the {what} in the request does not parse: {e}")) {
-        Ok(obj) => ours(obj, target).map(Ok),
-        // A body that does not parse: say so only when it claims to be a session object.
-        Err(e) => match serde_json::from_str::<LabelsProbe>(raw.get()) {
-            Ok(p) if crate::admission::is_session_object(target, p.metadata.labels.as_ref()) => Ok(Err(e)),
-            _ => Err(NotOurs),
+        (Target::Session, _) => match req.object() {
+            Some(raw) => Subject::Ours(session(state, raw)),
+            None => Subject::NotOurs,
         },
+        (Target::SessionSecret, _) => match req.object() {
+            Some(raw) => session_secret(req, raw, state.turn_secret.as_deref()),
+            None => Subject::NotOurs,
+        },
+        _ => Subject::NotOurs,
+    };
+    match subject {
+        Subject::Ours(Ok(patch)) => Decision::patch(patch),
+        Subject::Ours(Err(e)) | Subject::Unreadable(e) => Decision::unreadable(e),
+        Subject::NotOurs => Decision::allow(),
     }
 }
 
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct LabelsProbe {
-    metadata: LabelsMeta,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct LabelsMeta {
-    labels: Option<BTreeMap<String, String>>,
-}
-
-fn session(state: &AppState, raw: &RawValue) -> Result<Result<json_patch::Patch, String>, NotOurs> {
-    Ok(typed::<VDISession>(raw, "VDISession").map(|before| {
+fn session(state: &AppState, raw: &RawValue) -> Result<json_patch::Patch, String> {
+    typed::<VDISession>(raw, "VDISession").map(|before| {
         let template = state.templates.get(&before.spec.template);
         let mut after = before.clone();
         defaults::fill_defaults(&mut after, template.as_deref());
         diff(&before, &after)
-    }))
+    })
 }
 
 /// The patch admission applies to a session Pod (empty for a Pod the renderer produced).
-pub fn session_pod(req: &mut Request<'_>, state: &AppState) -> Result<Result<json_patch::Patch, String>, NotOurs> {
-    Ok(match session_pod_of(req)? {
-        Ok(pod) => pod_patch(req, pod, state),
-        Err(e) => Err(e),
-    })
+pub fn session_pod(req: &mut Request<'_>, state: &AppState) -> Subject<Result<json_patch::Patch, String>> {
+    let pod = subject::session_pod(req);
+    pod.map(|pod| pod_patch(req, pod, state))
 }
 
 fn pod_patch(req: &Request<'_>, mut after: Pod, state: &AppState) -> Result<json_patch::Patch, String> {
@@ -161,11 +107,9 @@ fn session_secret(
     req: &Request<'_>,
     raw: &RawValue,
     turn: Option<&TurnSecret>,
-) -> Result<Result<json_patch::Patch, String>, NotOurs> {
-    Ok(match session_object(raw, Target::SessionSecret, "Secret", |j| serde_json::from_str::<Secret>(j))? {
-        Ok(before) => secret_patch(req, before, turn),
-        Err(e) => Err(e),
-    })
+) -> Subject<Result<json_patch::Patch, String>> {
+    subject::session_object(raw, Target::SessionSecret, "Secret", |j| serde_json::from_str::<Secret>(j))
+        .map(|before| secret_patch(req, before, turn))
 }
 
 /// The TURN REST shared secret (coturn's `static-auth-secret`). Only the webhook holds it; it is

@@ -8,9 +8,12 @@ use vdi_crds::{VDISession, defaults, pod};
 
 use crate::{
     AppState,
-    admission::{Decision, Request, Target},
-    mutate::{NotOurs, has_password, session_object, session_pod_of, typed},
+    mutate::has_password,
     password, pod_view,
+    review::{
+        Decision, Request, Target,
+        subject::{self, Subject, typed},
+    },
 };
 
 /// The validation of one request.
@@ -22,24 +25,15 @@ pub fn validate(state: &AppState, target: Target, req: &mut Request<'_>) -> Deci
         return Decision::unreadable("the request carries no object");
     }
     let result = match target {
-        Target::SessionPod => match session_pod_of(req) {
+        Target::SessionPod => match subject::session_pod(req) {
             // Any other Pod this webhook is asked about is in a session namespace (the
             // configuration selects those namespaces): it may not escape the same rules, or a
             // Pod without the label would be the way around them.
-            Err(NotOurs) => match req.object().map(|raw| pod_view::parse(raw.get())) {
-                Some(Ok(view)) => Ok({
-                    let errs = pod::check(&view);
-                    (!errs.is_empty()).then(|| format!("unsafe Pod in a session namespace: {errs}"))
-                }),
-                Some(Err(e)) => Err(format!("the Pod in the request does not parse: {e}")),
-                None => return Decision::allow(),
-            },
-            Ok(parsed) => parsed.map(|p| {
+            Subject::NotOurs => return unlabelled_pod(req),
+            Subject::Unreadable(e) => Err(e),
+            Subject::Ours(p) => Ok({
                 let errs = pod::check(&p);
-                if !errs.is_empty() {
-                    return Some(format!("unsafe session Pod: {errs}"));
-                }
-                impersonation(state, &p)
+                if errs.is_empty() { impersonation(state, &p) } else { Some(format!("unsafe session Pod: {errs}")) }
             }),
         },
         Target::Session | Target::SessionSecret => {
@@ -47,9 +41,10 @@ pub fn validate(state: &AppState, target: Target, req: &mut Request<'_>) -> Deci
             if target == Target::Session {
                 session(state, req, object)
             } else {
-                match session_object(object, target, "Secret", |j| serde_json::from_str::<Secret>(j)) {
-                    Err(NotOurs) => return Decision::allow(),
-                    Ok(parsed) => parsed.and_then(|new| secret(req, &new)),
+                match subject::session_object(object, target, "Secret", |j| serde_json::from_str::<Secret>(j)) {
+                    Subject::NotOurs => return Decision::allow(),
+                    Subject::Unreadable(e) => Err(e),
+                    Subject::Ours(new) => secret(req, &new),
                 }
             }
         }
@@ -59,6 +54,25 @@ pub fn validate(state: &AppState, target: Target, req: &mut Request<'_>) -> Deci
         Ok(None) => Decision::allow(),
         Ok(Some(message)) => Decision::deny(message),
         Err(e) => Decision::unreadable(e),
+    }
+}
+
+/// A Pod in a session namespace that is no session's: held to the same rules, and allowed with
+/// a warning, since nothing of a session (password, GPU, Service) reaches it.
+fn unlabelled_pod(req: &Request<'_>) -> Decision {
+    match req.object().map(|raw| pod_view::parse(raw.get())) {
+        None => Decision::allow(),
+        Some(Err(e)) => Decision::unreadable(format!("the Pod in the request does not parse: {e}")),
+        Some(Ok(view)) => {
+            let errs = pod::check(&view);
+            if !errs.is_empty() {
+                return Decision::deny(format!("unsafe Pod in a session namespace: {errs}"));
+            }
+            Decision::allow().warn(format!(
+                "this Pod is in a session namespace but is no session's (no {} label): it gets no session password, GPU or Service",
+                vdi_crds::labels::SESSION
+            ))
+        }
     }
 }
 

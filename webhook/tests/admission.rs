@@ -454,7 +454,15 @@ async fn pods_without_the_session_label_and_unknown_kinds_pass_unchanged() {
         let response = post(path, &r).await;
         assert_eq!(response["allowed"], true);
         assert!(response.get("patch").is_none_or(Value::is_null));
+        assert!(response.get("warnings").is_none(), "nothing odd: {response}");
     }
+    // Validated, the unlabelled Pod in a session namespace is allowed, and whoever applied it is
+    // told (kubectl prints admission warnings) that it is no session's.
+    let response = post("/validate", &review("CREATE", "", "Pod", "pods", pod, Value::Null, false)).await;
+    assert_eq!(response["allowed"], true);
+    let warnings = response["warnings"].as_array().map(Vec::len);
+    assert_eq!(warnings, Some(1), "{response}");
+    assert!(response["warnings"][0].as_str().is_some_and(|w| w.contains("no session's")), "{response}");
 }
 
 fn secret(data: Option<Value>) -> Value {

@@ -15,7 +15,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc};
-use vdi_webhook::{AppState, Metrics, Templates, admission};
+use vdi_webhook::{AppState, Metrics, Templates, review};
 
 #[derive(Clone)]
 struct FakeApi {
@@ -101,7 +101,7 @@ fn session_review(template: &str, gpu: u32) -> Vec<u8> {
 }
 
 async fn allowed(state: &AppState, body: &[u8]) -> (bool, String) {
-    let response = admission::handle(state, admission::Mode::Validate, body);
+    let response = review::handle(state, review::Mode::Validate, body);
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
     let v: Value = serde_json::from_slice(&bytes).expect("review");
     (v["response"]["allowed"] == true, v["response"]["status"]["message"].as_str().unwrap_or("").to_owned())

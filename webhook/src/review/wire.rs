@@ -1,51 +1,20 @@
-//! Reading AdmissionReviews and answering them. Malformed bodies get HTTP 400 with a message;
-//! well-formed reviews about objects that do not parse get `allowed: false` with the reason;
-//! kinds other than session Pods, session Secrets and VDISessions are allowed unchanged.
-//!
-//! The review is read in one pass: the envelope into borrowed fields (with kube's `Operation` and
-//! `GroupVersionKind`), a Pod object straight into its admission view, other objects kept as raw
-//! JSON and parsed only when the request is about a VDI object. Going through kube's
-//! `AdmissionReview<DynamicObject>` (a flattened `serde_json::Value`) cost more than the rest of a
-//! request together, and a second pass over the Pod a tenth of the server's time
-//! (scripts/bench-webhook, perf).
+//! The AdmissionReview wire format, read in one pass: the envelope into borrowed fields (with
+//! kube's `Operation` and `GroupVersionKind`), a Pod object straight into its admission view,
+//! other objects kept as raw JSON and parsed only when the request is about a VDI object. Going
+//! through kube's `AdmissionReview<DynamicObject>` (a flattened `serde_json::Value`) cost more
+//! than the rest of a request together, and a second pass over the Pod a tenth of the server's
+//! time (scripts/bench-webhook, perf). Malformed bodies are a [`BadRequest`] (HTTP 400).
 
-use std::{borrow::Cow, collections::BTreeMap, time::Instant};
+use std::borrow::Cow;
 
-use axum::{
-    http::{StatusCode, header},
-    response::{IntoResponse, Response},
-};
 use base64::Engine;
+use k8s_openapi::api::core::v1::Pod;
 use kube::core::{GroupVersionKind, admission::Operation};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use vdi_crds::labels;
 
-use k8s_openapi::api::core::v1::Pod;
-
-use crate::{AppState, metrics::RequestLabels, mutate, pod_view, validate};
-
-/// Which webhook was called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// `/mutate`: defaults and injection, as a JSON Patch.
-    Mutate,
-    /// `/validate`: allow or deny.
-    Validate,
-}
-
-/// What an admission request is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// A Pod labelled `vdi.kasm.io/session`.
-    SessionPod,
-    /// A Secret labelled as a session's auth Secret.
-    SessionSecret,
-    /// A VDISession.
-    Session,
-    /// Anything else: allowed unchanged.
-    Other,
-}
+use super::{Decision, Target, target};
+use crate::pod_view;
 
 /// A review that cannot be answered as a review: HTTP 400.
 #[derive(Debug, thiserror::Error)]
@@ -270,76 +239,6 @@ pub fn parse(body: &[u8]) -> Result<Request<'_>, BadRequest> {
     Ok(request)
 }
 
-fn target(kind: &GroupVersionKind) -> Target {
-    match (kind.group.as_str(), kind.kind.as_str()) {
-        (vdi_crds::GROUP, "VDISession") => Target::Session,
-        // Whether it is a *session* Pod or Secret is decided on the typed object (the webhook
-        // configuration's objectSelector already sends only those).
-        ("", "Pod") => Target::SessionPod,
-        ("", "Secret") => Target::SessionSecret,
-        _ => Target::Other,
-    }
-}
-
-/// True when `labels` mark a session object (and, for Secrets, the auth Secret).
-pub fn is_session_object(target: Target, labels: Option<&BTreeMap<String, String>>) -> bool {
-    let Some(labels) = labels else { return false };
-    if !labels.contains_key(labels::SESSION) {
-        return false;
-    }
-    match target {
-        Target::SessionSecret => labels.get(labels::COMPONENT).is_some_and(|c| c == labels::COMPONENT_AUTH),
-        _ => true,
-    }
-}
-
-/// A decision about one request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    /// Allowed or denied.
-    pub allowed: bool,
-    /// Why it was denied.
-    pub message: Option<String>,
-    /// Changes to the object (never empty when present).
-    pub patch: Option<json_patch::Patch>,
-    /// `allowed`, `patched`, `denied` or `error`, for metrics.
-    pub result: &'static str,
-}
-
-impl Decision {
-    /// Allowed unchanged.
-    pub fn allow() -> Self {
-        Self { allowed: true, message: None, patch: None, result: "allowed" }
-    }
-
-    /// Denied with a message for the person who applied the object.
-    pub fn deny(message: impl Into<String>) -> Self {
-        Self { allowed: false, message: Some(message.into()), patch: None, result: "denied" }
-    }
-
-    /// The object did not parse: denied, counted as an error.
-    pub fn unreadable(message: impl Into<String>) -> Self {
-        Self { allowed: false, message: Some(message.into()), patch: None, result: "error" }
-    }
-
-    /// Allowed with a JSON Patch (allowed unchanged when the patch is empty).
-    pub fn patch(patch: json_patch::Patch) -> Self {
-        if patch.0.is_empty() {
-            return Self::allow();
-        }
-        Self { allowed: true, message: None, patch: Some(patch), result: "patched" }
-    }
-}
-
-/// Decides one parsed request.
-pub fn decide(state: &AppState, mode: Mode, req: &mut Request<'_>) -> Decision {
-    match (mode, target(&req.kind)) {
-        (_, Target::Other) => Decision::allow(),
-        (Mode::Mutate, t) => mutate::mutate(state, t, req),
-        (Mode::Validate, t) => validate::validate(state, t, req),
-    }
-}
-
 #[derive(Serialize)]
 struct ReviewOut<'a> {
     #[serde(rename = "apiVersion")]
@@ -360,6 +259,9 @@ struct ResponseOut<'a> {
     /// base64 of the JSON Patch, as the API documents `[]byte`.
     #[serde(skip_serializing_if = "Option::is_none")]
     patch: Option<String>,
+    /// Shown by kubectl to whoever applied the object (allowed, but worth a look).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -372,81 +274,25 @@ struct StatusOut<'a> {
 /// The AdmissionReview answering `uid` with `decision`.
 pub fn review_json(uid: &str, decision: &Decision) -> Vec<u8> {
     let patch = decision
-        .patch
-        .as_ref()
+        .patch_ops()
         .map(|p| base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(p).unwrap_or_default()));
-    let status = decision.message.as_deref().map(|message| StatusOut {
-        code: if decision.result == "error" { 400 } else { 403 },
+    let unreadable = matches!(decision.outcome, super::Outcome::Unreadable(_));
+    let status = decision.message().map(|message| StatusOut {
+        code: if unreadable { 400 } else { 403 },
         message,
-        reason: if decision.result == "error" { "BadRequest" } else { "Forbidden" },
+        reason: if unreadable { "BadRequest" } else { "Forbidden" },
     });
     let out = ReviewOut {
         api_version: "admission.k8s.io/v1",
         kind: "AdmissionReview",
         response: ResponseOut {
             uid,
-            allowed: decision.allowed,
+            allowed: decision.allowed(),
             status,
             patch_type: patch.as_ref().map(|_| "JSONPatch"),
             patch,
+            warnings: &decision.warnings,
         },
     };
     serde_json::to_vec(&out).unwrap_or_default()
-}
-
-fn operation(op: &Operation) -> &'static str {
-    match op {
-        Operation::Create => "CREATE",
-        Operation::Update => "UPDATE",
-        Operation::Delete => "DELETE",
-        Operation::Connect => "CONNECT",
-    }
-}
-
-fn kind_label(kind: &str) -> Cow<'static, str> {
-    match kind {
-        "Pod" => Cow::Borrowed("Pod"),
-        "Secret" => Cow::Borrowed("Secret"),
-        "VDISession" => Cow::Borrowed("VDISession"),
-        // Any caller can name any kind: a label per name would grow /metrics without bound.
-        _ => Cow::Borrowed("other"),
-    }
-}
-
-/// Answers one HTTP request body.
-pub fn handle(state: &AppState, mode: Mode, body: &[u8]) -> Response {
-    let start = Instant::now();
-    let endpoint = match mode {
-        Mode::Mutate => "mutate",
-        Mode::Validate => "validate",
-    };
-    let (response, labels) = match parse(body) {
-        Err(e) => {
-            tracing::warn!(endpoint, error = %e, "bad admission request");
-            let labels = RequestLabels { endpoint, kind: "invalid".into(), operation: "none", result: "error" };
-            ((StatusCode::BAD_REQUEST, e.to_string()).into_response(), labels)
-        }
-        Ok(mut req) => {
-            let decision = decide(state, mode, &mut req);
-            let uid = req.uid.as_deref().unwrap_or("");
-            if !decision.allowed {
-                tracing::info!(endpoint, uid, kind = %req.kind.kind, ns = req.namespace.as_deref().unwrap_or(""),
-                    name = req.name.as_deref().unwrap_or(""), dry_run = req.dry_run, result = decision.result,
-                    reason = decision.message.as_deref().unwrap_or(""), "admission denied");
-            } else {
-                tracing::debug!(endpoint, uid, kind = %req.kind.kind, dry_run = req.dry_run, result = decision.result, "admission");
-            }
-            let labels = RequestLabels {
-                endpoint,
-                kind: kind_label(&req.kind.kind),
-                operation: operation(&req.operation),
-                result: decision.result,
-            };
-            let body = review_json(uid, &decision);
-            (([(header::CONTENT_TYPE, "application/json")], body).into_response(), labels)
-        }
-    };
-    state.metrics.requests.get_or_create(&labels).inc();
-    state.metrics.latency.observe(start.elapsed().as_secs_f64());
-    response
 }
