@@ -6,8 +6,10 @@
 //! named by `vdi_crds::agent`), [`http`] (routes, auth, the embedded client) and [`metrics`].
 //!
 //! - [`media`]: capture, colour conversion, encoders and their fallback chain, the GStreamer graph.
-//! - [`adapt`]: what the path reports (stats, loss), the bitrate controller, capture pacing.
-//! - [`link`]: signalling over the WebSocket, the data channel's protocol and its handling.
+//! - [`adapt`]: what the path reports (stats, loss), the bitrate controller, the follower that
+//!   drives them every second, capture pacing.
+//! - [`link`]: signalling over the WebSocket, the peer connection, the data channel's protocol
+//!   and its handling.
 //! - [`desktop`]: input, cursor, clipboard, resize and audio: the desktop outside the video.
 
 pub mod adapt;

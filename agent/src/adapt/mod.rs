@@ -1,9 +1,11 @@
 //! Following the path: [`stats`] turns webrtcbin's statistics into a typed report, [`loss`]
 //! measures what was lost per interval, [`bitrate`] decides the encoder's target and the
 //! picture's quality step, and [`pacing`] moves capture's phase against the viewer's display.
-//! Each is driven by plain values in its unit tests; only `session` touches GStreamer with them.
+//! Each is driven by plain values in its unit tests; [`follow`] is where they meet GStreamer:
+//! every second it reads the stats and sets the encoder and the picture.
 
 pub mod bitrate;
+pub mod follow;
 pub mod loss;
 pub mod pacing;
 pub mod stats;

@@ -1,6 +1,10 @@
 //! The GStreamer graph of one viewer: X capture → NV12 or I420 (`vdiconvert`) → the viewer's
 //! encoder → RTP (`Encoder::payloader`, MTU 1200) → webrtcbin (max-bundle, latency 0).
 
+use std::sync::Mutex;
+
+use gst::prelude::*;
+
 use crate::media::encoder::Encoder;
 
 /// Name of the webrtcbin element in the pipeline.
@@ -50,7 +54,6 @@ pub fn description(
 /// Puts every track of webrtcbin in one media stream, so the browser plays sound and picture in
 /// sync (webrtcbin 1.22 has an `msid` pad property; older ones ignore this).
 pub fn same_stream(webrtc: &gst::Element) {
-    use gst::prelude::*;
     for pad in webrtc.sink_pads() {
         if pad.find_property("msid").is_some() {
             pad.set_property("msid", "vdi-desktop");
@@ -62,7 +65,6 @@ pub fn same_stream(webrtc: &gst::Element) {
 /// rate, `videoscale` its output size, and the encoder restarts on a keyframe at the new caps.
 /// Also called when the capture's size changes (a resize) so a halved picture stays half of it.
 pub fn apply_quality(pipeline: &gst::Pipeline, quality: crate::adapt::bitrate::Quality, fps: u32) {
-    use gst::prelude::*;
     if let Some(rate) = pipeline.by_name(RATE) {
         let caps = gst::Caps::builder("video/x-raw")
             .field("framerate", gst::Fraction::new(quality.fps(fps) as i32, 1))
@@ -99,4 +101,38 @@ pub fn test_description(encoder: Encoder, width: u32, height: u32, fps: u32, fra
         convert(encoder),
         encoder.fragment(2000, fps, crate::media::encoder::ON_DEMAND)
     )
+}
+
+/// Held while a pipeline starts or stops, so no two do at once. `ximagesrc` (Xlib with XShm)
+/// corrupted the heap when one viewer's pipeline stopped while the next one's started: 300
+/// signalling sockets opened and dropped back to back aborted the agent (`malloc(): unaligned
+/// tcache chunk detected`) every time, with or without data channel, probes or UPnP, and never
+/// with `videotestsrc` in its place or with 300 ms between the sockets (Xlib's XInitThreads did
+/// not help). With this lock, 1,800 ran clean. Starting takes milliseconds, so a viewer waits for nothing it would notice.
+pub static LIFECYCLE: Mutex<()> = Mutex::new(());
+
+/// Counts encoded frames and bytes at the payloader's input, and frames the leaky queue drops.
+pub fn count_frames(pipeline: &gst::Pipeline, metrics: &std::sync::Arc<crate::metrics::Metrics>) {
+    let elements: Vec<gst::Element> = pipeline.iterate_elements().into_iter().flatten().collect();
+    for e in elements {
+        let factory = e.factory().map(|f| f.name().to_string()).unwrap_or_default();
+        if e.name() == PAY {
+            if let Some(pad) = e.static_pad("sink") {
+                let m = metrics.clone();
+                pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    if let Some(buf) = info.buffer() {
+                        m.frames.inc();
+                        m.bytes.inc_by(buf.size() as u64);
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+            }
+        } else if factory == "queue" {
+            let m = metrics.clone();
+            e.connect("overrun", false, move |_| {
+                m.frames_dropped.inc();
+                None
+            });
+        }
+    }
 }
