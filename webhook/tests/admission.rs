@@ -151,6 +151,34 @@ async fn bare_session_pod_gets_everything_once() {
     assert_eq!(post("/validate", &again).await["allowed"], true);
 }
 
+/// The patch touches only what the injections add, at the right places, whatever the Pod
+/// already has: ten variables of its own (indices past 9), no volumes at all, and a field this
+/// build does not know, which must survive.
+#[tokio::test]
+async fn the_patch_appends_at_the_pods_own_indices_and_keeps_unknown_fields() {
+    let mut review: Value = serde_json::from_str(include_str!("fixtures/pod-create.json")).expect("fixture");
+    let object = &mut review["request"]["object"];
+    object["spec"]["containers"][0]["env"] =
+        Value::Array((0..10).map(|i| json!({"name": format!("MY_VAR_{i}"), "value": i.to_string()})).collect());
+    object["spec"]["containers"][0]["futureField"] = json!({"kept": true});
+    object["spec"].as_object_mut().expect("spec").remove("volumes");
+    let object = object.clone();
+    let response = post("/mutate", &review).await;
+    let pod = patched(&response, &object);
+    let c = &pod["spec"]["containers"][0];
+    assert_eq!(c["futureField"], json!({"kept": true}), "{response}");
+    let names: Vec<&str> = c["env"].as_array().expect("env").iter().filter_map(|e| e["name"].as_str()).collect();
+    assert_eq!(&names[..10], (0..10).map(|i| format!("MY_VAR_{i}")).collect::<Vec<_>>().as_slice());
+    assert!(names.contains(&"SELKIES_BASIC_AUTH_PASSWORD") && names.contains(&"DISPLAY"), "{names:?}");
+    let volumes: Vec<&str> =
+        pod["spec"]["volumes"].as_array().expect("volumes added").iter().filter_map(|v| v["name"].as_str()).collect();
+    assert_eq!(volumes, ["dshm", "dri"]);
+    // Applied once more, nothing changes.
+    let mut again = review.clone();
+    again["request"]["object"] = pod;
+    assert!(post("/mutate", &again).await.get("patch").is_none_or(Value::is_null));
+}
+
 /// The review with the request's keys in `order` (serde_json's own maps sort them, so `kind`
 /// always precedes `object` otherwise).
 fn reordered(review: &Value, order: &[&str]) -> Vec<u8> {
@@ -791,5 +819,19 @@ mod fuzz {
             let (status, body) = rt.block_on(call(state(), if validate { "/validate" } else { "/mutate" }, serde_json::to_vec(&r).expect("json")));
             prop_assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST, "{status}: {}", String::from_utf8_lossy(&body));
         }
+    }
+}
+
+/// The benchmark's two bodies stay what `scripts/bench-webhook` says they are: a session Pod the
+/// renderer completed (no patch) and one that still needs injections (a patch).
+#[tokio::test]
+async fn the_benchmark_bodies_are_a_complete_pod_and_one_that_needs_injections() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches");
+    for (file, patched) in [("pod-review-complete.json", false), ("pod-review.json", true)] {
+        let review: Value = serde_json::from_slice(&std::fs::read(root.join(file)).expect("body")).expect("JSON");
+        let response = call(examples_state(), "/mutate", serde_json::to_vec(&review).expect("JSON")).await;
+        let answer: Value = serde_json::from_slice(&response.1).expect("an AdmissionReview");
+        assert_eq!(answer["response"]["allowed"], true, "{file}: {answer}");
+        assert_eq!(answer["response"].get("patch").is_some(), patched, "{file}: {answer}");
     }
 }

@@ -41,10 +41,14 @@ pub fn typed<T: DeserializeOwned>(raw: &RawValue, what: &str) -> Result<T, Strin
 /// The request's Pod when it is a session Pod: the one parsed with the review, else parsed from
 /// the raw object.
 pub fn session_pod(req: &mut Request<'_>) -> Subject<Pod> {
-    match (req.pod.take(), req.object()) {
-        (Some(pod), _) => ours(pod, Target::SessionPod),
-        (None, Some(raw)) => session_object(raw, Target::SessionPod, "Pod", pod_view::parse),
-        (None, None) => Subject::NotOurs,
+    // The raw object only when the single pass did not parse the Pod: asking for it reads the
+    // body again.
+    match req.pod.take() {
+        Some(pod) => ours(pod, Target::SessionPod),
+        None => match req.object() {
+            Some(raw) => session_object(raw, Target::SessionPod, "Pod", pod_view::parse),
+            None => Subject::NotOurs,
+        },
     }
 }
 
