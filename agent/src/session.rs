@@ -7,8 +7,6 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
-use axum::extract::ws::{Message, WebSocket};
-use futures::{SinkExt, StreamExt};
 use gst::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
@@ -17,7 +15,7 @@ use crate::{
     desktop::Desktop,
     link::{
         peer::{self, Event, Peer},
-        signalling::{self, FromBrowser, ToBrowser, VERSION},
+        signalling::{self, FromBrowser, Incoming, Signalling, ToBrowser, VERSION},
     },
     media::encoder::{self, Codec, Encoder},
     media::pipeline,
@@ -93,17 +91,16 @@ impl Agent {
     }
 }
 
-/// Runs one viewer's session on an upgraded WebSocket until either side ends it.
-pub async fn run(agent: Arc<Agent>, socket: WebSocket) {
+/// Runs one viewer's session over its signalling connection until either side ends it.
+pub async fn run(agent: Arc<Agent>, mut sig: impl Signalling) {
     let (id, mut stop) = agent.take_over();
     agent.metrics.viewers.inc();
     agent.metrics.sessions.inc();
     tracing::info!(viewer = id, "viewer connected");
-    let (mut ws_tx, mut ws_rx) = socket.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Event>();
     // One TURN credential pair per session, minted now; the browser gets only this pair.
     let turn = agent.settings.turn_credentials();
-    let decodable = hello(&mut ws_rx).await;
+    let decodable = hello(&mut sig).await;
     let chosen = agent.encoder_for(&decodable).inspect(|(encoder, why)| {
         tracing::info!(viewer = id, codec = encoder.codec().name(), encoder = encoder.element(), reason = %why, "codec chosen");
         agent.metrics.viewer_codec(*encoder);
@@ -114,51 +111,41 @@ pub async fn run(agent: Arc<Agent>, socket: WebSocket) {
     let reason = match started {
         Err(e) => {
             tracing::error!(viewer = id, error = %e, "cannot start the stream");
-            let _ = ws_tx
-                .send(text(&ToBrowser::Bye { v: VERSION, reason: format!("the stream could not start: {e}") }))
-                .await;
+            let _ = sig.send(&ToBrowser::Bye { v: VERSION, reason: format!("the stream could not start: {e}") }).await;
             e
         }
         Ok((encoder, stream)) => {
-            let _ = ws_tx
-                .send(text(&ToBrowser::Config {
-                    v: VERSION,
-                    ice_servers: agent.settings.ice_servers(turn.as_ref()),
-                    encoder: encoder.element().into(),
-                    codec: encoder.codec().name().into(),
-                }))
-                .await;
-            // Pings keep an idle socket open through proxies that close silent connections (an
-            // Ingress's read timeout) and find a viewer that vanished without closing.
-            let mut ping = tokio::time::interval(agent.settings.ws_ping_interval());
-            ping.tick().await;
+            let config = ToBrowser::Config {
+                v: VERSION,
+                ice_servers: agent.settings.ice_servers(turn.as_ref()),
+                encoder: encoder.element().into(),
+                codec: encoder.codec().name().into(),
+            };
+            let _ = sig.send(&config).await;
+            let mut keepalive = tokio::time::interval(agent.settings.ws_ping_interval());
+            keepalive.tick().await;
             let reason = loop {
                 tokio::select! {
                     why = &mut stop => break why.unwrap_or_else(|_| "the agent is shutting down".into()),
-                    _ = ping.tick() => if ws_tx.send(Message::Ping(Default::default())).await.is_err() {
-                        break "the viewer went away".into()
-                    },
+                    _ = keepalive.tick() => if sig.keepalive().await.is_err() { break "the viewer went away".into() },
                     out = out_rx.recv() => match out {
-                        Some(Event::Send(m)) => if ws_tx.send(text(&m)).await.is_err() { break "the viewer went away".into() },
+                        Some(Event::Send(m)) => if sig.send(&m).await.is_err() { break "the viewer went away".into() },
                         Some(Event::Failed(e)) => break e,
                         None => break "the stream ended".into(),
                     },
-                    incoming = ws_rx.next() => match incoming {
-                        Some(Ok(Message::Text(t))) => match signalling::parse(t.as_str()) {
-                            Ok(m) => stream.handle(m),
-                            Err(e) => tracing::warn!(viewer = id, error = %e, "bad signalling message"),
-                        },
-                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break "the viewer closed the connection".into(),
-                        Some(Ok(_)) => {}
+                    incoming = sig.recv() => match incoming {
+                        Some(Incoming::Message(m)) => stream.handle(m),
+                        Some(Incoming::Unreadable(e)) => tracing::warn!(viewer = id, error = %e, "bad signalling message"),
+                        None => break "the viewer closed the connection".into(),
                     },
                 }
             };
-            let _ = ws_tx.send(text(&ToBrowser::Bye { v: VERSION, reason: reason.clone() })).await;
+            let _ = sig.send(&ToBrowser::Bye { v: VERSION, reason: reason.clone() }).await;
             stream.stop();
             reason
         }
     };
-    let _ = ws_tx.close().await;
+    sig.close().await;
     agent.desktop.detach(id);
     agent.leave(id);
     agent.metrics.viewers.dec();
@@ -167,29 +154,15 @@ pub async fn run(agent: Arc<Agent>, socket: WebSocket) {
 
 /// The codecs the browser decodes, from its `hello`; a browser that says nothing within
 /// `HELLO_WAIT` (a page from before codecs were chosen per viewer) decodes H.264.
-async fn hello(ws_rx: &mut (impl futures::Stream<Item = Result<Message, axum::Error>> + Unpin)) -> Vec<Codec> {
-    let first = tokio::time::timeout(signalling::HELLO_WAIT, async {
-        loop {
-            match ws_rx.next().await {
-                Some(Ok(Message::Text(t))) => return signalling::parse(t.as_str()).ok(),
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
-    match first {
-        Ok(Some(FromBrowser::Hello { codecs, .. })) => {
+async fn hello(sig: &mut impl Signalling) -> Vec<Codec> {
+    match tokio::time::timeout(signalling::HELLO_WAIT, sig.recv()).await {
+        Ok(Some(Incoming::Message(FromBrowser::Hello { codecs, .. }))) => {
             let mut out: Vec<Codec> = codecs.iter().filter_map(|c| Codec::from_name(c)).collect();
             out.dedup();
             out
         }
         _ => vec![Codec::H264],
     }
-}
-
-fn text(m: &ToBrowser) -> Message {
-    Message::Text(serde_json::to_string(m).unwrap_or_default().into())
 }
 
 /// Builds and starts `encoder`'s stream for viewer `id`: the pipeline with its RTP header
@@ -229,4 +202,55 @@ fn start_pipeline(
     adapt::follow::start(&webrtc, bus, adapt::follow::Follower::new(agent, &pipeline, encoder), out);
     pipeline.set_state(gst::State::Playing).map_err(|e| format!("cannot start the pipeline: {e}"))?;
     Ok(Peer::new(pipeline, webrtc))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::link::signalling::Gone;
+
+    /// A browser that says `said` and then stays silent (or, with `leaves`, goes away).
+    struct Scripted {
+        said: VecDeque<Incoming>,
+        leaves: bool,
+        sent: Vec<ToBrowser>,
+    }
+
+    impl Signalling for Scripted {
+        async fn recv(&mut self) -> Option<Incoming> {
+            match self.said.pop_front() {
+                Some(m) => Some(m),
+                None if self.leaves => None,
+                None => std::future::pending().await,
+            }
+        }
+        async fn send(&mut self, m: &ToBrowser) -> Result<(), Gone> {
+            self.sent.push(m.clone());
+            Ok(())
+        }
+        async fn keepalive(&mut self) -> Result<(), Gone> {
+            Ok(())
+        }
+        async fn close(&mut self) {}
+    }
+
+    fn browser(said: Vec<Incoming>, leaves: bool) -> Scripted {
+        Scripted { said: said.into(), leaves, sent: Vec::new() }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_codecs_come_from_the_browsers_hello_else_h264() {
+        let hello_msg = |codecs: &[&str]| {
+            Incoming::Message(FromBrowser::Hello { v: VERSION, codecs: codecs.iter().map(|c| c.to_string()).collect() })
+        };
+        let said = vec![hello_msg(&["VP8", "vp8", "video/VP9", "AV1"])];
+        assert_eq!(hello(&mut browser(said, false)).await, [Codec::Vp8, Codec::Vp9]);
+        // A page from before the hello, a browser that leaves, and one that sends junk first.
+        assert_eq!(hello(&mut browser(vec![], false)).await, [Codec::H264]);
+        assert_eq!(hello(&mut browser(vec![], true)).await, [Codec::H264]);
+        let junk = vec![Incoming::Unreadable("not JSON".into()), hello_msg(&["VP8"])];
+        assert_eq!(hello(&mut browser(junk, false)).await, [Codec::H264]);
+    }
 }

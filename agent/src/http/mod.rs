@@ -153,7 +153,7 @@ async fn ws(State(web): State<Arc<Web>>, headers: HeaderMap, uri: Uri, upgrade: 
     upgrade
         .max_message_size(SIGNALLING_MAX_BYTES)
         .max_frame_size(SIGNALLING_MAX_BYTES)
-        .on_upgrade(move |socket| session::run(agent, socket))
+        .on_upgrade(move |socket| session::run(agent, crate::link::websocket::WebSocketSignalling::new(socket)))
 }
 
 /// The largest signalling message the agent reads (an SDP offer with every codec is about 10 KiB).

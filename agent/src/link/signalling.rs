@@ -12,6 +12,34 @@ use serde::{Deserialize, Serialize};
 /// Protocol version.
 pub const VERSION: u32 = 1;
 
+/// One viewer's signalling connection, seen from the agent: messages from the browser in,
+/// messages to it out, whatever carries them (the WebSocket of `link::websocket` in the agent; a
+/// channel would do in a test). The session is written against this, not against the socket.
+pub trait Signalling: Send {
+    /// The browser's next message; `None` once it has gone.
+    fn recv(&mut self) -> impl Future<Output = Option<Incoming>> + Send;
+    /// Sends a message; `Err` once the browser has gone.
+    fn send(&mut self, m: &ToBrowser) -> impl Future<Output = Result<(), Gone>> + Send;
+    /// Keeps an idle connection open through proxies that close silent ones, and finds a
+    /// browser that vanished without closing; `Err` once it has gone.
+    fn keepalive(&mut self) -> impl Future<Output = Result<(), Gone>> + Send;
+    /// Closes the connection.
+    fn close(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// What came from the browser.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A message of the protocol.
+    Message(FromBrowser),
+    /// Something that is not one, and why.
+    Unreadable(String),
+}
+
+/// The browser has gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gone;
+
 /// How long the agent waits for the browser's `hello` before offering H.264.
 pub const HELLO_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
