@@ -118,10 +118,15 @@ fn coturn(t: &Topology) -> Logged {
 }
 
 fn agent(t: &Topology, display: &str, protocol: &str) -> Logged {
+    agent_with_codecs(t, display, protocol, "h264,vp8,vp9")
+}
+
+fn agent_with_codecs(t: &Topology, display: &str, protocol: &str, codecs: &str) -> Logged {
     let mut cmd = t.exec("pod", &bin("vdi-agent"));
     cmd.args(["--addr", "0.0.0.0", "--port", "8080"])
         .env("DISPLAY", display)
         .env("SELKIES_ENCODER", "x264enc")
+        .env("VDI_CODECS", codecs)
         .env("SELKIES_BASIC_AUTH_PASSWORD", PASSWORD)
         .env("SELKIES_TURN_HOST", "10.99.2.1")
         .env("SELKIES_TURN_PORT", "3478")
@@ -227,13 +232,14 @@ fn unix_ms() -> u64 {
 /// scrolling noise on the desktop: the stream always has more to send than any limit allows.
 fn network_session(
     t: &Topology,
+    codecs: &str,
     mut phase: impl FnMut(u64, &serde_json::Value) -> Option<String>,
 ) -> Vec<serde_json::Value> {
     let x = XServer::xvfb("1280x720");
     let _turn = coturn(t);
     let mut painter =
         Logged::spawn(Command::new(env!("CARGO_BIN_EXE_vdi-test-painter")).arg("--motion").env("DISPLAY", &x.display));
-    let agent = agent(t, &x.display, "udp");
+    let agent = agent_with_codecs(t, &x.display, "udp", codecs);
     let opts = serde_json::json!({
         "url": "http://10.99.1.2:8080/?relay=1", "user": "user", "password": PASSWORD, "timeoutMs": 20000,
         "network": { "screenWidth": 1280, "maxMs": 120000 },
@@ -297,11 +303,25 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[test]
 fn a_narrowing_lossy_link_lowers_the_bitrate_and_keeps_the_picture_moving() {
+    narrowing_link("h264");
+}
+
+/// The same in VP8 (what Firefox offline gets): the controller sets libvpx's bitrate in its own
+/// units, and NACK/RTX repair the link's random loss the same way. It does not hold yet: on the
+/// narrowed link VP8 freezes for over 2 s (16 decoded fps, with libvpx's WebRTC rate settings;
+/// 0.3 fps without them), so it is a reproducer for issue 20, run with `--run-ignored only`.
+#[test]
+#[ignore = "VP8 freezes on the narrowed lossy link (issue 20); a reproducer, not a gate"]
+fn vp8_follows_a_narrowing_lossy_link_too() {
+    narrowing_link("vp8");
+}
+
+fn narrowing_link(codecs: &str) {
     let t = Topology::new(false);
     shape_home_link(&t, 20, false);
     let (mut narrowed, mut widened, mut started) = (None, None, None::<u64>);
     let mut link = Vec::new(); // (from, Mbit/s, loss)
-    let samples = network_session(&t, |now, s| {
+    let samples = network_session(&t, codecs, |now, s| {
         let start = *started.get_or_insert(now);
         let target = s["agent"]["target"].as_u64().unwrap_or(0);
         if link.is_empty() {
@@ -325,10 +345,16 @@ fn a_narrowing_lossy_link_lowers_the_bitrate_and_keeps_the_picture_moving() {
         None
     });
     let (narrowed, widened) = (narrowed.expect("the link was narrowed"), widened.expect("the link was widened"));
+    let codec = samples.iter().rev().find_map(|s| s["codec"].as_str()).unwrap_or_default();
+    assert_eq!(codec.to_ascii_lowercase(), codecs, "the viewer's codec");
     let rows = rows(&samples);
     write_network_csv(&rows, &link);
     let figures = LinkFigures::of(&rows, narrowed, widened);
-    let summary = figures.write();
+    let summary = if codecs == "h264" {
+        figures.write()
+    } else {
+        format!("{codecs}: {}", serde_json::to_string(&figures).unwrap_or_default())
+    };
     eprintln!("{summary}");
     // What a viewer notices, with bounds wide enough for a busy 2-core machine; how fast each
     // happens is scripts/bench-network's to measure (10 runs, with spread, against its targets).
@@ -445,7 +471,7 @@ fn after_a_network_outage_the_picture_comes_back_without_a_reload() {
     let t = Topology::new(false);
     let nat = t.ns("nat");
     let (mut started, mut down, mut up) = (None::<u64>, None, None);
-    let samples = network_session(&t, |now, _| {
+    let samples = network_session(&t, "h264,vp8,vp9", |now, _| {
         let start = *started.get_or_insert(now);
         match (down, up) {
             (None, _) if now - start >= 3000 => {

@@ -306,7 +306,7 @@ async function networkSteps() {
       const pc = window.__vdiSeen.pc;
       if (pc) (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') inb = r; });
       return { ...out, decoded: inb ? inb.framesDecoded : null, bytes: inb ? inb.bytesReceived : null,
-        size: `${v.videoWidth}x${v.videoHeight}`, agent: client.path, connection: client.connection };
+        size: `${v.videoWidth}x${v.videoHeight}`, agent: client.path, connection: client.connection, codec: client.codec };
     });
     say({ step: 'sample', at: Date.now(), ...s });
   }
