@@ -142,11 +142,10 @@ impl Follower {
 }
 
 /// Polls `webrtc`'s stats every second for `follower` and watches `bus` for errors (which end
-/// the stream through `out`), until the pipeline goes.
-pub fn start(webrtc: &gst::Element, bus: gst::Bus, follower: Follower, out: mpsc::UnboundedSender<Event>) {
+/// the stream through `tx`), until the pipeline goes.
+pub fn start(webrtc: &gst::Element, bus: gst::Bus, follower: Follower, tx: mpsc::UnboundedSender<Event>) {
     let weak = webrtc.downgrade();
     let adapt = Arc::new(follower);
-    let tx = out;
     tokio::spawn(async move {
         let mut messages = bus.stream();
         let mut stats = tokio::time::interval(Duration::from_secs(1));

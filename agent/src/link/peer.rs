@@ -24,7 +24,6 @@ fn send_json(tx: &mpsc::UnboundedSender<Event>, m: ToBrowser) {
 
 /// Offers when webrtcbin is ready to negotiate, and trickles its ICE candidates.
 pub fn negotiate(webrtc: &gst::Element, out: mpsc::UnboundedSender<Event>) {
-    // Offer when webrtcbin is ready to negotiate.
     let tx = out.clone();
     webrtc.connect("on-negotiation-needed", false, move |values| {
         let webrtc = values.first()?.get::<gst::Element>().ok()?;
