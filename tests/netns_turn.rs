@@ -308,8 +308,8 @@ fn a_narrowing_lossy_link_lowers_the_bitrate_and_keeps_the_picture_moving() {
 
 /// The same in VP8 (what Firefox offline gets): the controller sets libvpx's bitrate in its own
 /// units, and NACK/RTX repair the link's random loss the same way. It does not hold yet: on the
-/// narrowed link VP8 freezes for over 2 s (16 decoded fps, with libvpx's WebRTC rate settings;
-/// 0.3 fps without them), so it is a reproducer for issue 20, run with `--run-ignored only`.
+/// narrowed link VP8 freezes for over 2 s (16–17 decoded fps with libvpx's WebRTC rate settings and
+/// its overshoot taken off its setting; 0.3 fps without them), so it is a reproducer for issue 20, run with `--run-ignored only`.
 #[test]
 #[ignore = "VP8 freezes on the narrowed lossy link (issue 20); a reproducer, not a gate"]
 fn vp8_follows_a_narrowing_lossy_link_too() {

@@ -30,6 +30,8 @@ pub struct Follower {
     keyframes_on_demand: bool,
     /// The viewer's encoder (its bitrate's units).
     encoder: Encoder,
+    /// What to ask the encoder for so that it sends the target.
+    fit: Mutex<crate::adapt::bitrate::EncoderFit>,
 }
 
 /// Reads webrtcbin's stats: round-trip time and loss from the viewer's receiver reports feed the
@@ -99,7 +101,8 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
         });
         let Some(pipeline) = adapt.pipeline.upgrade() else { return };
         if let Some(enc) = pipeline.by_name("enc") {
-            adapt.encoder.set_bitrate(&enc, d.target_kbps);
+            let setting = adapt.fit.lock().map_or(d.target_kbps, |mut f| f.setting(d.target_kbps, sent_kbps));
+            adapt.encoder.set_bitrate(&enc, setting);
             // On a lossy path a packet that retransmission could not save leaves the picture
             // broken until a keyframe, and the browser's own request for one (PLI) comes late:
             // without periodic keyframes, 1 % loss on 6 Mbit/s took the viewer from 57 to 17
@@ -137,6 +140,7 @@ impl Follower {
             loss: Mutex::new(crate::adapt::loss::LossMeter::default()),
             keyframes_on_demand: s.keyframe_interval == crate::media::encoder::ON_DEMAND,
             encoder,
+            fit: Mutex::new(crate::adapt::bitrate::EncoderFit::default()),
         }
     }
 }
