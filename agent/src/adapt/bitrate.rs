@@ -1,26 +1,31 @@
-//! Adaptive bitrate from the viewer's RTCP feedback. A controller of our own, in the spirit of
-//! Google Congestion Control's loss-based half with a delay guard (transport-wide CC needs
-//! `rtpgccbwe`, which Debian 12's GStreamer does not ship). Every second it reads the share of
-//! packets lost in that second (see `loss`) and the round-trip time from webrtcbin's stats and
-//! moves its estimate of what the path carries:
-//! - loss above 10 %: decrease multiplicatively by half the loss, at most by 30 %
-//!   (`estimate *= 1 - min(loss, 0.6)/2`);
-//! - loss of 2 to 10 % with the RTT more than 1.5× plus 20 ms above the lowest seen (a queue is
-//!   building and overflowing): `estimate *= 0.85`, at most twice per episode. The RTT alone is
-//!   no signal: behind TURN, webrtcbin's RTT from receiver reports was seen to stay at 30–90 ms for
-//!   seconds on an idle path (measured in the netns test), which starved the stream;
-//! - both decreases start from what the encoder really sent in the interval when that is lower
-//!   (an encoder below its target overshoots the path by the difference), as GCC does, unless it
-//!   sent under half the estimate (a still desktop says nothing about the path);
-//! - loss under 2 % and no queue: from 85 % of the last congestion (of what was really sent when
-//!   it showed, the path's measured limit rather than the estimate that overshot it) by 8 %
-//!   (GCC's rate) until a clean second has carried more than that (the path grew: the congestion
-//!   is forgotten); elsewhere by 10 % after one clean second and 5 % more for each further one in
-//!   a row, at most 25 %, so a widened path is found in seconds (5 → 10 Mbit/s in about 5 s); a
-//!   second of 2–10 % loss pauses that ramp, a cut restarts it, and the careful seconds count
-//!   towards it;
-//! - otherwise hold; and hold for the interval after any decrease, whose reports still describe
-//!   (and whose retransmissions still repair) what was sent before it.
+//! Adaptive bitrate from the viewer's feedback. A controller of our own, in the spirit of Google
+//! Congestion Control, on two signals read every second (`stats`):
+//! - what arrived, where the browser answers transport-wide congestion control (TWCC): more
+//!   than a tenth sent but not received, or arrivals drifting later by over 2 ms, is a queue, and
+//!   the estimate goes to 90 % of what arrived (so does loss above 10 %); while arrivals keep
+//!   pace it climbs 20 % a second near the last congestion, elsewhere 20 % then 40 % (see
+//!   `Delay`). (`rtpgccbwe` was not used: it paces every packet at its estimate, a frame of
+//!   latency at 1080p.)
+//! - what was lost (see `loss`) and the round-trip time, for browsers without TWCC and as the
+//!   second signal:
+//!   - loss above 10 %: decrease multiplicatively by half the loss, at most by 30 %
+//!     (`estimate *= 1 - min(loss, 0.6)/2`);
+//!   - loss of 2 to 10 % with the RTT more than 1.5× plus 20 ms above the lowest seen (a queue is
+//!     building and overflowing): `estimate *= 0.85`, at most twice per episode. The RTT alone is
+//!     no signal: behind TURN, webrtcbin's RTT from receiver reports was seen to stay at 30–90 ms for
+//!     seconds on an idle path (measured in the netns test), which starved the stream;
+//!   - both decreases start from what the encoder really sent in the interval when that is lower
+//!     (an encoder below its target overshoots the path by the difference), as GCC does, unless it
+//!     sent under half the estimate (a still desktop says nothing about the path);
+//!   - loss under 2 % and no queue: from 85 % of the last congestion (of what was really sent when
+//!     it showed, the path's measured limit rather than the estimate that overshot it) by 8 %
+//!     (GCC's rate) until a clean second has carried more than that (the path grew: the congestion
+//!     is forgotten); elsewhere by 10 % after one clean second and 5 % more for each further one in
+//!     a row, at most 25 %, so a widened path is found in seconds (5 → 10 Mbit/s in about 5 s); a
+//!     second of 2–10 % loss pauses that ramp, a cut restarts it, and the careful seconds count
+//!     towards it;
+//!   - otherwise hold; and hold for the interval after any decrease, whose reports still describe
+//!     (and whose retransmissions still repair) what was sent before it.
 //!
 //! The encoder target follows the estimate within `[min, max]`. Below `min` the stream keeps its
 //! quality per frame and sends fewer of them: first half the frame rate, then (below `min / 2`)

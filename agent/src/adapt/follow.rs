@@ -34,8 +34,9 @@ pub struct Follower {
     fit: Mutex<crate::adapt::bitrate::EncoderFit>,
 }
 
-/// Reads webrtcbin's stats: round-trip time and loss from the viewer's receiver reports feed the
-/// bitrate controller, whose target goes to the encoder and whose picture reduction goes to the
+/// Reads webrtcbin's stats: what the viewer's transport-wide feedback says arrived, and
+/// round-trip time and loss from its receiver reports, feed the bitrate controller, whose target
+/// goes to the encoder (corrected by `EncoderFit`) and whose picture reduction goes to the
 /// capture and scaler; the candidate type of the selected pair goes to metrics.
 fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
     let promise = gst::Promise::with_change_func(move |reply| {
