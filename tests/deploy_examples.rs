@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use vdi_e2e::{repo, run, text, tool};
+use vdi_e2e::{repo, run, text, to_yaml, tool, yaml_docs};
 
 #[test]
 fn deploy_examples_build_and_validate() {
@@ -38,8 +38,7 @@ fn webhook_configurations_are_safely_scoped() {
     let built = run(Command::new(tool("kubectl")).arg("kustomize").arg(repo().join("examples/webhook")));
     let (yaml, err) = text(&built);
     assert!(built.status.success(), "{err}");
-    let docs: Vec<serde_yaml::Value> =
-        serde_yaml::Deserializer::from_str(&yaml).map(|d| serde::Deserialize::deserialize(d).expect("yaml")).collect();
+    let docs = yaml_docs(&yaml);
     let configs: Vec<_> = docs
         .iter()
         .filter(|d| d["kind"] == "MutatingWebhookConfiguration" || d["kind"] == "ValidatingWebhookConfiguration")
@@ -47,30 +46,30 @@ fn webhook_configurations_are_safely_scoped() {
     assert_eq!(configs.len(), 2);
     for c in configs {
         assert!(c["metadata"]["annotations"]["cert-manager.io/inject-ca-from"].as_str().is_some());
-        for w in c["webhooks"].as_sequence().expect("webhooks") {
+        for w in c["webhooks"].as_array().expect("webhooks") {
             let name = w["name"].as_str().unwrap_or("");
-            assert_eq!(w["admissionReviewVersions"], serde_yaml::Value::from(vec!["v1"]), "{name}");
+            assert_eq!(w["admissionReviewVersions"], serde_json::json!(["v1"]), "{name}");
             assert_eq!(w["sideEffects"], "None", "{name}");
             assert_eq!(w["failurePolicy"], "Fail", "{name}");
             assert_eq!(w["matchPolicy"], "Equivalent", "{name}");
             assert!(w["timeoutSeconds"].as_u64().is_some_and(|t| t <= 10), "{name}");
-            let excluded = serde_yaml::to_string(&w["namespaceSelector"]).expect("yaml");
+            let excluded = to_yaml(&w["namespaceSelector"]);
             assert!(
                 (excluded.contains("NotIn") && excluded.contains("kube-system"))
                     || excluded.contains("vdi.kasm.io/sessions"),
                 "{name}: {excluded}"
             );
-            for rule in w["rules"].as_sequence().expect("rules") {
-                let resources = serde_yaml::to_string(&rule["resources"]).expect("yaml");
+            for rule in w["rules"].as_array().expect("rules") {
+                let resources = to_yaml(&rule["resources"]);
                 if name == "namespace-pods.vdi.kasm.io" {
                     // Every Pod (and ephemeral container) of a session namespace, and only there.
                     assert_eq!(w["namespaceSelector"]["matchLabels"]["vdi.kasm.io/sessions"], "true", "{name}");
                     assert!(resources.contains("pods/ephemeralcontainers"), "{name}: {resources}");
                 } else if resources.contains("pods") || resources.contains("secrets") {
-                    let sel = serde_yaml::to_string(&w["objectSelector"]).expect("yaml");
+                    let sel = to_yaml(&w["objectSelector"]);
                     assert!(sel.contains("vdi.kasm.io/session"), "{name} is scoped to session objects: {sel}");
                 } else {
-                    assert_eq!(rule["apiGroups"], serde_yaml::Value::from(vec!["vdi.kasm.io"]), "{name}");
+                    assert_eq!(rule["apiGroups"], serde_json::json!(["vdi.kasm.io"]), "{name}");
                 }
             }
         }
@@ -78,15 +77,11 @@ fn webhook_configurations_are_safely_scoped() {
     let deploy =
         docs.iter().find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "vdi-webhook").expect("deployment");
     assert_eq!(deploy["spec"]["replicas"], 2);
-    assert!(deploy["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"].is_mapping());
+    assert!(deploy["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"].is_object());
     assert!(docs.iter().any(|d| d["kind"] == "PodDisruptionBudget"));
     let role =
         docs.iter().find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "vdi-webhook").expect("role");
-    assert_eq!(
-        serde_yaml::to_string(&role["rules"]).expect("yaml").matches("verbs").count(),
-        1,
-        "reads templates only"
-    );
+    assert_eq!(to_yaml(&role["rules"]).matches("verbs").count(), 1, "reads templates only");
 }
 
 /// vdi-status may read Pods and sessions and patch session status: nothing else.
@@ -95,13 +90,12 @@ fn the_status_writer_has_only_what_it_needs() {
     let built = run(Command::new(tool("kubectl")).arg("kustomize").arg(repo().join("examples/webhook")));
     let (yaml, err) = text(&built);
     assert!(built.status.success(), "{err}");
-    let docs: Vec<serde_yaml::Value> =
-        serde_yaml::Deserializer::from_str(&yaml).map(|d| serde::Deserialize::deserialize(d).expect("yaml")).collect();
+    let docs = yaml_docs(&yaml);
     let role = docs.iter().find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "vdi-status").expect("role");
     let mut grants: Vec<String> = Vec::new();
-    for rule in role["rules"].as_sequence().expect("rules") {
-        for r in rule["resources"].as_sequence().expect("resources") {
-            for v in rule["verbs"].as_sequence().expect("verbs") {
+    for rule in role["rules"].as_array().expect("rules") {
+        for r in rule["resources"].as_array().expect("resources") {
+            for v in rule["verbs"].as_array().expect("verbs") {
                 grants.push(format!("{}/{}", r.as_str().unwrap_or(""), v.as_str().unwrap_or("")));
             }
         }

@@ -17,10 +17,7 @@ use serde_json::Value;
 use vdi_e2e::{bin, repo, run, session_yaml, template_yaml, text, tool};
 
 fn yaml_docs(text: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
-        .map(|d| serde::Deserialize::deserialize(d).expect("yaml"))
-        .filter(|v: &Value| !v.is_null())
-        .collect()
+    vdi_e2e::yaml_docs(text)
 }
 
 fn kustomize(dir: &Path) -> Vec<Value> {

@@ -70,6 +70,16 @@ pub fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
+/// Every non-empty document of a YAML stream, as JSON values.
+pub fn yaml_docs(text: &str) -> Vec<serde_json::Value> {
+    serde_saphyr::from_multiple(text).expect("a YAML stream")
+}
+
+/// `v` as YAML text, for checks on what a person reads.
+pub fn to_yaml(v: &serde_json::Value) -> String {
+    serde_saphyr::to_string(v).expect("JSON values serialize")
+}
+
 /// A session document.
 pub fn session_yaml(name: &str, namespace: &str, template: &str) -> String {
     format!(

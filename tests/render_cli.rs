@@ -4,7 +4,7 @@
 
 use std::{fs, path::Path, process::Command};
 
-use vdi_e2e::{bin, repo, run, session_yaml, template_yaml, text, tool, tree};
+use vdi_e2e::{bin, repo, run, session_yaml, template_yaml, text, to_yaml, tool, tree, yaml_docs};
 
 fn render() -> Command {
     let mut c = Command::new(bin("vdi-render"));
@@ -66,9 +66,7 @@ fn stdout_is_only_yaml_and_secrets_have_no_value() {
     let out = run(examples(&mut render()));
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&stdout)
-        .map(|d| serde::Deserialize::deserialize(d).expect("every stdout document is YAML"))
-        .collect();
+    let docs = yaml_docs(&stdout);
     let kinds: Vec<_> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
     for kind in ["Pod", "Service", "PersistentVolumeClaim", "Secret", "ServiceAccount", "NetworkPolicy", "Ingress"] {
         assert_eq!(kinds.iter().filter(|k| **k == kind).count(), 5, "{kind} per session");
@@ -78,7 +76,7 @@ fn stdout_is_only_yaml_and_secrets_have_no_value() {
         assert!(d.get("data").is_none() && d.get("stringData").is_none(), "a rendered Secret carries no value: {d:?}");
     }
     for pod in docs.iter().filter(|d| d["kind"] == "Pod") {
-        let env = pod["spec"]["containers"][0]["env"].as_sequence().expect("env");
+        let env = pod["spec"]["containers"][0]["env"].as_array().expect("env");
         let pw = env.iter().find(|e| e["name"] == "SELKIES_BASIC_AUTH_PASSWORD").expect("password env");
         assert!(pw.get("value").is_none(), "password never literal");
         assert_eq!(pw["valueFrom"]["secretKeyRef"]["key"], "password");
@@ -442,15 +440,13 @@ fn tls_and_egress_are_safe_by_default() {
     let out = go("");
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&stdout)
-        .map(|d| serde::Deserialize::deserialize(d).expect("yaml"))
-        .collect();
+    let docs = yaml_docs(&stdout);
     let ingress = docs.iter().find(|d| d["kind"] == "Ingress").expect("ingress");
     assert_eq!(ingress["spec"]["tls"][0]["secretName"], "vdi-tls");
     assert_eq!(ingress["spec"]["tls"][0]["hosts"][0], "ana-design.vdi.example.com");
     assert_eq!(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"], "true");
     let np = docs.iter().find(|d| d["kind"] == "NetworkPolicy").expect("policy");
-    let np_text = serde_yaml::to_string(np).expect("yaml");
+    let np_text = to_yaml(np);
     assert!(
         np_text.contains("- Egress") && np_text.contains("169.254.0.0/16") && np_text.contains("10.0.0.0/8"),
         "{np_text}"
@@ -479,20 +475,18 @@ fn tls_and_egress_are_safe_by_default() {
 #[test]
 fn the_agent_reads_every_variable_the_renderer_writes() {
     use clap::{CommandFactory, Parser};
-    use serde::Deserialize;
     let stream = fs::read_to_string(repo().join("tests/golden/examples.stream.yaml")).expect("golden stream");
     let read: Vec<(String, String)> = vdi_agent::settings::Settings::command()
         .get_arguments()
         .filter_map(|a| a.get_env().map(|e| (e.to_string_lossy().into_owned(), a.get_id().to_string())))
         .collect();
     let mut seen = 0;
-    for doc in serde_yaml::Deserializer::from_str(&stream) {
-        let v = serde_yaml::Value::deserialize(doc).expect("golden stream is YAML");
+    for v in yaml_docs(&stream) {
         if v["kind"].as_str() != Some("Pod") {
             continue;
         }
         let mut args = vec!["vdi-agent".to_owned()];
-        for env in v["spec"]["containers"][0]["env"].as_sequence().expect("a rendered Pod has env") {
+        for env in v["spec"]["containers"][0]["env"].as_array().expect("a rendered Pod has env") {
             let name = env["name"].as_str().expect("env name");
             if !(name.starts_with("SELKIES_")
                 || name.starts_with("VDI_")

@@ -48,7 +48,7 @@ pub fn stream() -> String {
 }
 
 fn to_yaml<T: serde::Serialize>(v: &T) -> String {
-    serde_yaml::to_string(v).unwrap_or_else(|e| unreachable!("a CRD always serializes: {e}"))
+    serde_saphyr::to_string(v).unwrap_or_else(|e| unreachable!("a CRD always serializes: {e}"))
 }
 
 /// The `openAPIV3Schema` of the CRD for `kind`, as JSON, for client-side validation.

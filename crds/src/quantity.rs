@@ -138,9 +138,9 @@ mod tests {
 
     #[test]
     fn accepts_yaml_numbers() {
-        let q: Quantity = serde_yaml::from_str("2").expect("integer quantity");
+        let q: Quantity = serde_saphyr::from_str("2").expect("integer quantity");
         assert_eq!(q.as_str(), "2");
-        let q: Quantity = serde_yaml::from_str("0.5").expect("float quantity");
+        let q: Quantity = serde_saphyr::from_str("0.5").expect("float quantity");
         assert_eq!(q.value(), 0.5);
     }
 

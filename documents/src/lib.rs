@@ -13,5 +13,5 @@ pub mod schema;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Kind};
 pub use locate::Pos;
-pub use read::{Input, Origin, collect_files, read, read_text};
+pub use read::{Input, Origin, collect_files, read, read_text, yaml_options};
 pub use schema::Schemas;

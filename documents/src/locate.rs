@@ -4,8 +4,7 @@
 
 use std::collections::HashMap;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::Marker;
+use serde_saphyr::granit_parser::{Event, Marker, Parser, ScalarStyle};
 
 /// A 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -29,10 +28,14 @@ pub struct Locations {
 }
 
 impl Locations {
-    /// Indexes `text`; a file that does not parse yields what was indexed before the error.
+    /// Indexes `text` with the parser that read its values (serde-saphyr's), so both count the
+    /// same documents; a file that does not parse yields what was indexed before the error.
     pub fn index(text: &str) -> Self {
         let mut rx = Receiver::default();
-        let _ = Parser::new_from_str(text).load(&mut rx, true);
+        for event in Parser::new_from_str(text) {
+            let Ok((event, span)) = event else { break };
+            rx.on_event(event, span.start);
+        }
         Self { docs: rx.docs }
     }
 
@@ -59,10 +62,18 @@ enum Frame {
 struct Receiver {
     docs: Vec<HashMap<String, Pos>>,
     stack: Vec<Frame>,
+    /// Whether the open document's root is a null (or absent): such documents are skipped when
+    /// values are read, so they are dropped here too.
+    null_root: bool,
 }
 
 fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
+}
+
+/// A plain scalar that YAML's core schema reads as null.
+fn is_null(value: &str, style: ScalarStyle) -> bool {
+    style == ScalarStyle::Plain && matches!(value, "" | "~" | "null" | "Null" | "NULL")
 }
 
 impl Receiver {
@@ -85,16 +96,22 @@ impl Receiver {
             },
         }
     }
-}
 
-impl MarkedEventReceiver for Receiver {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
+    fn on_event(&mut self, ev: Event<'_>, mark: Marker) {
         match ev {
-            Event::DocumentStart => {
+            Event::DocumentStart(..) => {
                 self.docs.push(HashMap::new());
                 self.stack.clear();
+                self.null_root = true;
             }
-            Event::Scalar(value, ..) => {
+            Event::DocumentEnd if self.null_root => {
+                self.docs.pop();
+            }
+            Event::Scalar(value, style, _, tag) => {
+                if self.stack.is_empty() {
+                    let null_tag = tag.as_ref().is_some_and(|t| t.is_yaml_core_schema_tag("null"));
+                    self.null_root = null_tag || (tag.is_none() && is_null(&value, style));
+                }
                 let was_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
                 let path = self.node_path(Some(&value));
                 if was_key {
@@ -110,11 +127,15 @@ impl MarkedEventReceiver for Receiver {
                 }
             }
             Event::Alias(_) => {
+                self.null_root &= !self.stack.is_empty();
                 if let (Some(p), Some(doc)) = (self.node_path(None), self.docs.last_mut()) {
                     doc.entry(p).or_insert(mark.into());
                 }
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
+                if self.stack.is_empty() {
+                    self.null_root = false;
+                }
                 let path = self.node_path(None).unwrap_or_default();
                 if let Some(doc) = self.docs.last_mut() {
                     doc.entry(path.clone()).or_insert(mark.into());
@@ -145,5 +166,20 @@ mod tests {
         assert_eq!(loc.find(1, "/spec/resources/gpu"), Some(Pos { line: 6, col: 5 }));
         assert_eq!(loc.find(1, "/spec/list/1/y"), Some(Pos { line: 9, col: 5 }));
         assert_eq!(loc.find(1, "/spec/resources/missing"), Some(Pos { line: 5, col: 3 }), "nearest ancestor");
+    }
+
+    #[test]
+    fn counts_the_documents_the_value_reader_counts() {
+        // Empty and null documents are skipped by the value reader; so they are here.
+        let text = "---\n# only a comment\n---\na: 1\n---\n~\n---\n!!null x\n---\nb:\n  c: 2\n---\n";
+        let values: Vec<serde_json::Value> =
+            serde_saphyr::read_with_options(&mut text.as_bytes(), crate::read::yaml_options())
+                .collect::<Result<_, _>>()
+                .expect("valid YAML");
+        assert_eq!(values, [serde_json::json!({"a": 1}), serde_json::json!({"b": {"c": 2}})]);
+        let loc = Locations::index(text);
+        assert_eq!(loc.find(0, "/a"), Some(Pos { line: 4, col: 1 }));
+        assert_eq!(loc.find(1, "/b/c"), Some(Pos { line: 11, col: 3 }));
+        assert_eq!(loc.find(2, ""), None);
     }
 }

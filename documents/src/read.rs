@@ -7,7 +7,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde::Deserialize;
 use vdi_crds::{API_VERSION, VDISession, VDITemplate};
 
 use crate::{
@@ -132,28 +131,27 @@ pub fn read_text(file: &Path, text: &str, schemas: &Schemas, input: &mut Input) 
     let mut locate = |doc: usize, ptr: &str| -> Option<Pos> {
         locations.get_or_insert_with(|| Locations::index(text)).find(doc, ptr)
     };
-    for (doc, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    let mut bytes = text.as_bytes();
+    // One document at a time, so the documents before a syntax error are still read. Empty and
+    // null documents (a trailing `---`) are skipped here and by `Locations` alike, so `doc`
+    // counts the same documents in both.
+    for (doc, value) in serde_saphyr::read_with_options::<_, serde_json::Value>(&mut bytes, yaml_options()).enumerate()
+    {
         let origin = Origin { file: file.to_owned(), doc };
-        let value = match serde_yaml::Value::deserialize(de) {
+        let json = match value {
             Ok(v) => v,
             Err(e) => {
-                let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
+                let pos = e.location().map(|l| Pos { line: l.line() as usize, col: l.column() as usize });
                 let why = format!("YAML syntax error: {}", strip_location(&e.to_string()));
                 diags.push(Diagnostic::new(Kind::Syntax, file, why).at(pos));
                 break; // The rest of the stream cannot be trusted after a syntax error.
             }
         };
-        if value.is_null() {
-            continue; // An empty document (a trailing `---`).
+        if !json.is_object() {
+            let why = "cannot be read as a Kubernetes object: it is not a mapping".to_owned();
+            diags.push(Diagnostic::new(Kind::NotAnObject, file, why).at(locate(doc, "")));
+            continue;
         }
-        let json: serde_json::Value = match serde_json::to_value(&value) {
-            Ok(j) => j,
-            Err(e) => {
-                let why = format!("cannot be read as a Kubernetes object: {e}");
-                diags.push(Diagnostic::new(Kind::NotAnObject, file, why).at(locate(doc, "")));
-                continue;
-            }
-        };
         let object = object_name(&json);
         let api_version = json.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
         let kind = json.get("kind").and_then(|v| v.as_str()).unwrap_or("");
@@ -213,12 +211,27 @@ fn diag(
     Diagnostic::new(kind, file, message).at(pos).object(object).field(field)
 }
 
-/// serde_yaml appends " at line L column C"; the diagnostic already says where.
-fn strip_location(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_owned(),
-        None => msg.to_owned(),
+/// How documents are parsed: YAML 1.2's core schema (`yes` and `on` stay strings, as they did
+/// with serde_yaml before), duplicate keys refused (kubectl refuses them too), merge keys (`<<`)
+/// expanded as kubectl does, alias expansion bounded (the parser's default budget), so a small
+/// file cannot expand into gigabytes, and plain messages (the diagnostic says where).
+pub fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        strict_booleans: true,
+        with_snippet: false,
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        merge_keys: serde_saphyr::MergeKeyPolicy::Merge,
+        budget: serde_saphyr::budget! {
+            max_reader_input_bytes: Some(crate::limits::MAX_FILE_BYTES),
+        },
     }
+}
+
+/// The parser's message without what the diagnostic already says (where) or what is advice to
+/// a programmer (which parser option would accept it).
+fn strip_location(msg: &str) -> String {
+    let end = [" at line ", ", set DuplicateKeyPolicy"].iter().filter_map(|cut| msg.find(cut)).min();
+    msg[..end.unwrap_or(msg.len())].to_owned()
 }
 
 /// `Kind namespace/name` (or `Kind name`) of a document, for messages.

@@ -51,3 +51,28 @@ fn a_path_that_is_not_there_is_unreadable() {
     assert_eq!(err.0[0].kind, Kind::Unreadable);
     assert!(err.to_string().contains("/nonexistent/vdi: cannot read"), "{err}");
 }
+
+/// The parser's own rules, as a person writing YAML for kubectl meets them: a key given twice is
+/// an error at the second one (in plain words), a merge key and an anchor are expanded, `yes`
+/// stays a string, and documents after an empty one keep their positions.
+#[test]
+fn yaml_is_read_as_kubectl_reads_it_with_located_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "dup.yaml", &TEMPLATE.replace("  name: t\n", "  name: t\n  name: u\n"));
+    let anchors = "apiVersion: vdi.kasm.io/v1alpha1\nkind: VDITemplate\nmetadata:\n  name: base\n  labels: &l {team: yes}\n  annotations: *l\nspec:\n  image: example/desktop:1\n---\n---\napiVersion: vdi.kasm.io/v1alpha1\nkind: VDITemplate\nmetadata:\n  name: copy\nspec:\n  <<: {image: example/desktop:1}\n  imagee: x\n";
+    write(dir.path(), "anchors.yaml", anchors);
+    let files = collect_files(&[dir.path().to_owned()]).expect("the folder is read");
+    let input = read(&files, &Schemas::new());
+    let dup = input.diagnostics.iter().find(|d| d.file.ends_with("dup.yaml")).expect("a duplicate key is an error");
+    assert_eq!((dup.kind, dup.pos.map(|p| p.line)), (Kind::Syntax, Some(5)), "{dup}");
+    assert!(dup.to_string().contains("duplicate mapping key: name") && !dup.to_string().contains("Policy"), "{dup}");
+    let base = input.templates.iter().find(|(t, _)| t.metadata.name.as_deref() == Some("base")).expect("base read");
+    assert_eq!(base.0.metadata.labels.as_ref().and_then(|l| l.get("team")).map(String::as_str), Some("yes"));
+    assert_eq!(base.0.metadata.annotations, base.0.metadata.labels, "the alias is expanded");
+    // The merged copy carries the typo: it is found on its own line, past the empty document.
+    let typo = input.diagnostics.iter().find(|d| d.file.ends_with("anchors.yaml")).expect("the typo is found");
+    assert_eq!(
+        (typo.kind, typo.field.as_deref(), typo.pos.map(|p| p.line)),
+        (Kind::Schema, Some("spec.imagee"), Some(17))
+    );
+}

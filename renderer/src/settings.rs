@@ -263,8 +263,8 @@ impl Settings {
         let settings: Settings = if text.trim().is_empty() {
             Settings::default()
         } else {
-            serde_yaml::from_str(&text).map_err(|e| {
-                let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
+            serde_saphyr::from_str_with_options(&text, vdi_documents::yaml_options()).map_err(|e| {
+                let pos = e.location().map(|l| Pos { line: l.line() as usize, col: l.column() as usize });
                 vec![diag(pos, None, e.to_string())]
             })?
         };

@@ -34,7 +34,7 @@ mod tests {
             map.insert("list".into(), Value::Array(values.iter().cloned().map(Value::String).collect()));
             let original = Value::Object(map);
             let text = document(&original);
-            let back: Value = serde_yaml::from_str(&text).expect("parses");
+            let back: Value = serde_saphyr::from_str(&text).expect("parses");
             prop_assert_eq!(back, original, "{}", text);
         }
     }

@@ -122,11 +122,11 @@ proptest! {
     fn every_pod_satisfies_the_invariants(specs in prop::collection::vec(spec(), 1..8)) {
         let specs = unique(specs);
         let out = render_split(&specs, 2, false);
-        let pods: Vec<Pod> = serde_yaml::Deserializer::from_str(&out)
-            .filter_map(|d| {
-                let v: serde_yaml::Value = serde::Deserialize::deserialize(d).ok()?;
-                (v["kind"] == "Pod").then(|| serde_yaml::from_value(v).expect("Pod parses"))
-            })
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&out).expect("YAML");
+        let pods: Vec<Pod> = docs
+            .into_iter()
+            .filter(|v| v["kind"] == "Pod")
+            .map(|v| serde_json::from_value(v).expect("Pod parses"))
             .collect();
         prop_assert_eq!(pods.len(), specs.len());
         for p in &pods {

@@ -74,9 +74,9 @@ fn derive(pod: &std::path::Path, session: Option<&std::path::Path>) -> anyhow::R
     let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
     // JSON is YAML; one parser reads both.
     let pod: k8s_openapi::api::core::v1::Pod =
-        serde_yaml::from_str(&read(pod)?).with_context(|| format!("{} is not a Pod", pod.display()))?;
+        serde_saphyr::from_str(&read(pod)?).with_context(|| format!("{} is not a Pod", pod.display()))?;
     let session: vdi_crds::VDISession = match session {
-        Some(p) => serde_yaml::from_str(&read(p)?).with_context(|| format!("{} is not a VDISession", p.display()))?,
+        Some(p) => serde_saphyr::from_str(&read(p)?).with_context(|| format!("{} is not a VDISession", p.display()))?,
         None => {
             let name = pod.metadata.labels.as_ref().and_then(|l| l.get(vdi_crds::labels::SESSION)).cloned();
             let name = name.context("the Pod has no vdi.kasm.io/session label; pass --session")?;

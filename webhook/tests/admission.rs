@@ -222,8 +222,7 @@ async fn every_rendered_example_pod_passes_with_an_empty_patch() {
     .sessions;
     assert!(!sessions.is_empty());
     for s in &sessions {
-        for doc in serde_yaml::Deserializer::from_str(&s.yaml) {
-            let v: Value = serde::Deserialize::deserialize(doc).expect("yaml");
+        for v in serde_saphyr::from_multiple::<Value>(&s.yaml).expect("yaml") {
             if v["kind"] == "Pod" {
                 let r = review("CREATE", "", "Pod", "pods", v.clone(), Value::Null, false);
                 let response = post_to(examples_state(), "/mutate", &r).await;
@@ -250,8 +249,7 @@ async fn rendered_objects_pass_unchanged_with_a_renamed_gpu_resource() {
     shared.gpu_resource = "nvidia.com/gpu.shared".into();
     let mut seen = (0, 0);
     for s in &rendered.sessions {
-        for doc in serde_yaml::Deserializer::from_str(&s.yaml) {
-            let v: Value = serde::Deserialize::deserialize(doc).expect("yaml");
+        for v in serde_saphyr::from_multiple::<Value>(&s.yaml).expect("yaml") {
             let r = match v["kind"].as_str() {
                 Some("Pod") => {
                     seen.0 += 1;
