@@ -1,19 +1,21 @@
-//! Mutations, each computed as "typed object before → typed object after" and sent as the JSON
-//! Patch between the two, so fields this build does not know are never touched:
-//! VDISession defaults, session Pod injection (`vdi_crds::pod::ensure`, the renderer's code) and
-//! the session Secret's random password. When nothing changes (a Pod the renderer produced) no
-//! copy is made and no JSON is built at all.
+//! Mutations, computed on typed objects so fields this build does not know are never touched:
+//! VDISession defaults and the session Secret's random password as the JSON Patch between the
+//! object before and after; session Pod injection (`vdi_crds::pod::ensure`, the renderer's code)
+//! as the `add` operations for what `ensure` appended ([`pod_patch`]). When nothing changes (a Pod
+//! the renderer produced) no copy is made and no JSON is built at all.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::{
     ByteString,
-    api::core::v1::{Container, Pod, Secret, Volume},
+    api::core::v1::{Pod, Secret},
 };
 use kube::core::admission::Operation;
 use serde::Serialize;
 use serde_json::{Value, value::RawValue};
 use vdi_crds::{VDISession, defaults, labels, pod, turn};
+
+mod pod_patch;
 
 use crate::{
     AppState, password,
@@ -70,10 +72,10 @@ fn session(state: &AppState, raw: &RawValue) -> Result<json_patch::Patch, String
 /// The patch admission applies to a session Pod (empty for a Pod the renderer produced).
 pub fn session_pod(req: &mut Request<'_>, state: &AppState) -> Subject<Result<json_patch::Patch, String>> {
     let pod = subject::session_pod(req);
-    pod.map(|pod| pod_patch(req, pod, state))
+    pod.map(|pod| pod_patch(pod, state))
 }
 
-fn pod_patch(req: &Request<'_>, mut after: Pod, state: &AppState) -> Result<json_patch::Patch, String> {
+fn pod_patch(mut after: Pod, state: &AppState) -> Result<json_patch::Patch, String> {
     // Without the renderer's GPU annotation, the template the Pod names says how many GPUs it
     // gets by default; a Pod that names no known template gets none.
     let template =
@@ -84,96 +86,13 @@ fn pod_patch(req: &Request<'_>, mut after: Pod, state: &AppState) -> Result<json
         Some(Err(e)) => return Err(e),
         None => return Ok(json_patch::Patch(Vec::new())),
     };
-    // A complete Pod (the common case) is neither copied nor diffed: copying its containers up
-    // front cost a sixth of its review.
+    // A complete Pod (the common case) is neither copied nor diffed, and one that needs
+    // injections is not either: `ensure` only appends, so its shape before says what was added.
+    let before = pod_patch::Shape::of(&after);
     if !pod::ensure(&mut after, &needs) {
         return Ok(json_patch::Patch(Vec::new()));
     }
-    let Some(spec) = after.spec.as_ref() else { return Ok(json_patch::Patch(Vec::new())) };
-    // What it had, read again from the request: only the containers and the volumes, which are
-    // all `ensure` changes. Parsing the whole Pod again and diffing all of it (managedFields
-    // included) cost twice the rest of the review.
-    let raw = req.object().ok_or("the request carries no Pod")?;
-    let before = serde_json::from_str::<Touched>(raw.get())
-        .map_err(|e| format!("the Pod in the request does not parse: {e}"))?
-        .spec;
-    let (old, new) =
-        changed_parts(&before.containers, before.volumes.as_ref(), &spec.containers, spec.volumes.as_ref());
-    Ok(json_patch::diff(&old, &new))
-}
-
-/// The part of a Pod that `ensure` changes.
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct Touched {
-    spec: TouchedSpec,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct TouchedSpec {
-    containers: Vec<Container>,
-    volumes: Option<Vec<Volume>>,
-}
-
-/// One field of a container in both sparse documents, serialized only when it changed (an absent
-/// field stays absent, so the diff adds it rather than replacing it).
-fn part<T: Serialize + PartialEq>(
-    name: &str,
-    a: &Option<T>,
-    b: &Option<T>,
-    a_parts: &mut serde_json::Map<String, Value>,
-    b_parts: &mut serde_json::Map<String, Value>,
-) {
-    if a != b {
-        a.as_ref().map(|v| a_parts.insert(name.to_owned(), to_json(v)));
-        b.as_ref().map(|v| b_parts.insert(name.to_owned(), to_json(v)));
-    }
-}
-
-/// The parts of two Pod specs that differ, as two sparse documents whose JSON Pointers are the
-/// Pod's own: `{"spec": {"containers": {"0": {"env": [...]}}, "volumes": [...]}}`. A pointer
-/// cannot tell an object key `0` from an array index 0, so the diff between the two is a patch
-/// for the Pod, touching only what changed (fields this build does not model are never sent).
-fn changed_parts(
-    old_containers: &[Container],
-    old_volumes: Option<&Vec<Volume>>,
-    containers: &[Container],
-    volumes: Option<&Vec<Volume>>,
-) -> (Value, Value) {
-    use serde_json::Map;
-    let (mut old, mut new) = (Map::new(), Map::new());
-    let mut put = |key: &str, a: Option<Value>, b: Option<Value>| {
-        a.map(|a| old.insert(key.to_owned(), a));
-        b.map(|b| new.insert(key.to_owned(), b));
-    };
-    if old_containers.len() != containers.len() {
-        put("containers", Some(to_json(&old_containers)), Some(to_json(&containers)));
-    } else {
-        let (mut old_c, mut new_c) = (Map::new(), Map::new());
-        for (i, (a, b)) in old_containers.iter().zip(containers).enumerate().filter(|(_, (a, b))| a != b) {
-            let rest = |c: &Container| Container { env: None, volume_mounts: None, resources: None, ..c.clone() };
-            if rest(a) != rest(b) {
-                // Something `ensure` is not known to touch: the whole container, to be safe.
-                old_c.insert(i.to_string(), to_json(a));
-                new_c.insert(i.to_string(), to_json(b));
-                continue;
-            }
-            let (mut a_parts, mut b_parts) = (Map::new(), Map::new());
-            part("env", &a.env, &b.env, &mut a_parts, &mut b_parts);
-            part("volumeMounts", &a.volume_mounts, &b.volume_mounts, &mut a_parts, &mut b_parts);
-            part("resources", &a.resources, &b.resources, &mut a_parts, &mut b_parts);
-            old_c.insert(i.to_string(), Value::Object(a_parts));
-            new_c.insert(i.to_string(), Value::Object(b_parts));
-        }
-        if !old_c.is_empty() {
-            put("containers", Some(Value::Object(old_c)), Some(Value::Object(new_c)));
-        }
-    }
-    if old_volumes != volumes {
-        put("volumes", old_volumes.map(to_json), volumes.map(to_json));
-    }
-    (serde_json::json!({ "spec": old }), serde_json::json!({ "spec": new }))
+    Ok(before.additions(&after))
 }
 
 fn has_key(secret: &Secret, key: &str) -> bool {
