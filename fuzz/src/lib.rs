@@ -47,7 +47,7 @@ pub fn webhook_review(data: &[u8]) {
     let state = webhook();
     for mode in [Mode::Mutate, Mode::Validate] {
         let status = review::handle(state, mode, data).status();
-        match review::parse(data) {
+        match review::parse(data, review::depth(mode)) {
             Err(_) => assert_eq!(status, 400, "an unparsable review is a 400"),
             Ok(mut req) => {
                 assert_eq!(status, 200, "a parsed review gets an answer");

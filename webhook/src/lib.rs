@@ -43,8 +43,9 @@ pub struct AppState {
     pub templates: Templates,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
-    /// Extended resource of one GPU (the renderer's `gpu.resourceName` setting).
-    pub gpu_resource: String,
+    /// Extended resource of one GPU (the renderer's `gpu.resourceName` setting). Shared, not
+    /// owned: the state is cloned for every request.
+    pub gpu_resource: Arc<str>,
     /// The TURN shared secret, when the platform has a TURN server: each session Secret gets its
     /// own TURN credentials minted with it.
     pub turn_secret: Option<Arc<mutate::TurnSecret>>,

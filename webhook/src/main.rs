@@ -102,8 +102,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     tracing::info!(turn = turn_secret.is_some(), "session TURN credentials");
     let gitops_accounts = cli.bind_session_user.then(|| Arc::new(cli.gitops_accounts.clone()));
-    let state =
-        AppState { templates, metrics, gpu_resource: cli.gpu_resource_name.clone(), turn_secret, gitops_accounts };
+    let state = AppState {
+        templates,
+        metrics,
+        gpu_resource: cli.gpu_resource_name.as_str().into(),
+        turn_secret,
+        gitops_accounts,
+    };
 
     let listener =
         tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;

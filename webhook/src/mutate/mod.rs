@@ -17,6 +17,8 @@ use vdi_crds::{VDISession, defaults, labels, pod, turn};
 
 mod pod_patch;
 
+pub use pod_patch::Shape;
+
 use crate::{
     AppState, password,
     review::{

@@ -76,6 +76,15 @@ pub fn decide(state: &AppState, mode: Mode, req: &mut Request<'_>) -> Decision {
     }
 }
 
+/// How much of a Pod each webhook builds: `/mutate` only the part the injection reads,
+/// `/validate` all of it.
+pub fn depth(mode: Mode) -> crate::pod_view::Depth {
+    match mode {
+        Mode::Mutate => crate::pod_view::Depth::Injections,
+        Mode::Validate => crate::pod_view::Depth::Full,
+    }
+}
+
 fn operation(op: &Operation) -> &'static str {
     match op {
         Operation::Create => "CREATE",
@@ -104,7 +113,7 @@ pub fn handle(state: &AppState, mode: Mode, body: &[u8]) -> Response {
     };
     let span = tracing::debug_span!("review", endpoint, uid = tracing::field::Empty, kind = tracing::field::Empty);
     let _entered = span.enter();
-    let (response, labels) = match parse(body) {
+    let (response, labels) = match parse(body, depth(mode)) {
         Err(e) => {
             tracing::warn!(endpoint, error = %e, "bad admission request");
             let labels = RequestLabels { endpoint, kind: "invalid".into(), operation: "none", result: "error" };

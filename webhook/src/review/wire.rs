@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{Decision, Target, target};
-use crate::pod_view;
+use crate::pod_view::{self, Depth};
 
 /// A review that cannot be answered as a review: HTTP 400.
 #[derive(Debug, thiserror::Error)]
@@ -110,13 +110,28 @@ impl<'a> From<RawRequest<'a>> for Request<'a> {
     }
 }
 
-impl<'de> Deserialize<'de> for Request<'de> {
+/// A request whose Pod is read in full (`FULL`) or as far as the injection needs it: which
+/// one is a type, so the envelope's derived parser can carry it.
+struct RequestAt<'a, const FULL: bool>(Request<'a>);
+
+impl<'de, const FULL: bool> Deserialize<'de> for RequestAt<'de, FULL> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(RequestVisitor)
+        let depth = if FULL { Depth::Full } else { Depth::Injections };
+        d.deserialize_map(RequestVisitor(depth)).map(RequestAt)
     }
 }
 
-struct RequestVisitor;
+struct RequestVisitor(Depth);
+
+struct PodSeed(Depth);
+
+impl<'de> serde::de::DeserializeSeed<'de> for PodSeed {
+    type Value = Option<Pod>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<Pod>, D::Error> {
+        pod_view::read(d, self.0)
+    }
+}
 
 impl<'de> serde::de::Visitor<'de> for RequestVisitor {
     type Value = Request<'de>;
@@ -154,7 +169,7 @@ impl<'de> serde::de::Visitor<'de> for RequestVisitor {
                 Field::DryRun => dry_run = map.next_value::<Option<bool>>()?.unwrap_or(false),
                 Field::UserInfo => username = map.next_value::<Option<UserInfo>>()?.and_then(|u| u.username),
                 Field::Object if kind.as_ref().is_some_and(|k| target(k) == Target::SessionPod) => {
-                    pod = map.next_value::<Option<pod_view::PodView>>()?.map(pod_view::PodView::into_pod);
+                    pod = map.next_value_seed(PodSeed(self.0))?;
                 }
                 Field::Object => object = map.next_value()?,
                 Field::OldObject => old_object = map.next_value()?,
@@ -204,11 +219,23 @@ impl<'a> Request<'a> {
     }
 }
 
-/// Parses a request body, with a message that says what is wrong.
-pub fn parse(body: &[u8]) -> Result<Request<'_>, BadRequest> {
+/// An envelope's apiVersion, kind and request.
+type Parts<'a> = (Option<Cow<'a, str>>, Option<Cow<'a, str>>, Option<Request<'a>>);
+
+fn single_pass<'a, const FULL: bool>(text: &'a str) -> serde_json::Result<Parts<'a>> {
+    serde_json::from_str::<Envelope<'_, RequestAt<'_, FULL>>>(text)
+        .map(|e| (e.api_version, e.kind, e.request.map(|r| Request { body: text, ..r.0 })))
+}
+
+/// Parses a request body, a Pod in it to `depth`, with a message that says what is wrong.
+pub fn parse(body: &[u8], depth: Depth) -> Result<Request<'_>, BadRequest> {
     let text = std::str::from_utf8(body).map_err(|e| BadRequest(format!("the body is not JSON: {e}")))?;
-    let (api_version, kind, request) = match serde_json::from_str::<Envelope<'_, Request<'_>>>(text) {
-        Ok(e) => (e.api_version, e.kind, e.request.map(|r| Request { body: text, ..r })),
+    let parsed = match depth {
+        Depth::Full => single_pass::<true>(text),
+        Depth::Injections => single_pass::<false>(text),
+    };
+    let (api_version, kind, request) = match parsed {
+        Ok(parts) => parts,
         Err(_) => {
             let e = serde_json::from_str::<Envelope<'_, RawRequest<'_>>>(text).map_err(|e| {
                 // A second look tells bad JSON from a bad review.
