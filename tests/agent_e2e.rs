@@ -505,8 +505,19 @@ fn three_hundred_viewers_that_drop_leave_nothing_behind() {
             std::thread::sleep(Duration::from_millis(200));
         }
     };
-    std::thread::sleep(Duration::from_secs(2));
-    let (before, x_before) = settle(usize::MAX, usize::MAX, usize::MAX);
+    // The baseline once the warm-up viewers are gone: the same figures five readings in a row.
+    let steady = || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (mut last, mut same) = ((held(agent_pid), held(x_pid).1), 0);
+        while same < 5 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = (held(agent_pid), held(x_pid).1);
+            same = if now == last { same + 1 } else { 0 };
+            last = now;
+        }
+        last
+    };
+    let (before, x_before) = steady();
     for _ in 0..300 {
         cycle(&agent);
     }
