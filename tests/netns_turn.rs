@@ -350,11 +350,7 @@ fn narrowing_link(codecs: &str) {
     let rows = rows(&samples);
     write_network_csv(&rows, &link);
     let figures = LinkFigures::of(&rows, narrowed, widened);
-    let summary = if codecs == "h264" {
-        figures.write()
-    } else {
-        format!("{codecs}: {}", serde_json::to_string(&figures).unwrap_or_default())
-    };
+    let summary = figures.write(codecs);
     eprintln!("{summary}");
     // What a viewer notices, with bounds wide enough for a busy 2-core machine; how fast each
     // happens is scripts/bench-network's to measure (10 runs, with spread, against its targets).
@@ -418,10 +414,11 @@ impl LinkFigures {
 
     /// Writes the figures for scripts/bench-network (`target/bench-network/figures.json`) and
     /// returns them as one line for the log.
-    fn write(&self) -> String {
+    /// Writes the figures for scripts/bench-network and returns them as a line for the log.
+    fn write(&self, codec: &str) -> String {
         let line = serde_json::to_string(self).unwrap_or_default();
         let _ = std::fs::write(bench_dir().join("figures.json"), &line);
-        format!("degraded link: {line}")
+        format!("degraded link ({codec}): {line}")
     }
 }
 
