@@ -161,6 +161,14 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_without_a_spec_reads_at_either_depth() {
+        for depth in [Depth::Full, Depth::Injections] {
+            let pod = at_depth(r#"{"metadata":{"name":"p"}}"#, depth).expect("parses").expect("a Pod");
+            assert!(pod.spec.is_none() && pod.metadata.name.as_deref() == Some("p"), "{depth:?}");
+        }
+    }
+
+    #[test]
     fn a_malformed_spec_is_still_an_error() {
         for depth in [Depth::Full, Depth::Injections] {
             assert!(at_depth(r#"{"metadata":{},"spec":{"containers":"no"}}"#, depth).is_err());
