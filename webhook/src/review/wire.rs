@@ -267,59 +267,86 @@ pub fn parse(body: &[u8], depth: Depth) -> Result<Request<'_>, BadRequest> {
 }
 
 #[derive(Serialize)]
-struct ReviewOut<'a> {
-    #[serde(rename = "apiVersion")]
-    api_version: &'static str,
-    kind: &'static str,
-    response: ResponseOut<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ResponseOut<'a> {
-    uid: &'a str,
-    allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<StatusOut<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch_type: Option<&'static str>,
-    /// base64 of the JSON Patch, as the API documents `[]byte`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
-    /// Shown by kubectl to whoever applied the object (allowed, but worth a look).
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    warnings: &'a [String],
-}
-
-#[derive(Serialize)]
 struct StatusOut<'a> {
     code: u16,
     message: &'a str,
     reason: &'static str,
 }
 
-/// The AdmissionReview answering `uid` with `decision`.
+/// The AdmissionReview answering `uid` with `decision`. Written directly rather than through a
+/// derived serializer: the patch is base64 (the API's `[]byte`) encoded straight into the answer,
+/// without an intermediate string or a JSON-escaping pass over characters that never need it.
 pub fn review_json(uid: &str, decision: &Decision) -> Vec<u8> {
-    let patch = decision
-        .patch_ops()
-        .map(|p| base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(p).unwrap_or_default()));
-    let unreadable = matches!(decision.outcome, super::Outcome::Unreadable(_));
-    let status = decision.message().map(|message| StatusOut {
-        code: if unreadable { 400 } else { 403 },
-        message,
-        reason: if unreadable { "BadRequest" } else { "Forbidden" },
-    });
-    let out = ReviewOut {
-        api_version: "admission.k8s.io/v1",
-        kind: "AdmissionReview",
-        response: ResponseOut {
-            uid,
-            allowed: decision.allowed(),
-            status,
-            patch_type: patch.as_ref().map(|_| "JSONPatch"),
-            patch,
-            warnings: &decision.warnings,
-        },
-    };
-    serde_json::to_vec(&out).unwrap_or_default()
+    let patch = decision.patch_ops().map(|p| serde_json::to_vec(p).unwrap_or_default());
+    let b64 = patch.as_ref().map_or(0, |p| base64::encoded_len(p.len(), true).unwrap_or(0));
+    let mut out = Vec::with_capacity(160 + uid.len() + b64);
+    out.extend_from_slice(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#);
+    // Strings and string slices always serialize.
+    let _ = serde_json::to_writer(&mut out, uid);
+    out.extend_from_slice(if decision.allowed() { br#","allowed":true"# } else { br#","allowed":false"# });
+    if let Some(message) = decision.message() {
+        let unreadable = matches!(decision.outcome, super::Outcome::Unreadable(_));
+        let status = StatusOut {
+            code: if unreadable { 400 } else { 403 },
+            message,
+            reason: if unreadable { "BadRequest" } else { "Forbidden" },
+        };
+        out.extend_from_slice(br#","status":"#);
+        let _ = serde_json::to_writer(&mut out, &status);
+    }
+    if let Some(patch) = patch {
+        out.extend_from_slice(br#","patchType":"JSONPatch","patch":""#);
+        let at = out.len();
+        out.resize(at + b64, 0);
+        let written = base64::engine::general_purpose::STANDARD.encode_slice(&patch, &mut out[at..]).unwrap_or(0);
+        out.truncate(at + written);
+        out.push(b'"');
+    }
+    if !decision.warnings.is_empty() {
+        // Shown by kubectl to whoever applied the object (allowed, but worth a look).
+        out.extend_from_slice(br#","warnings":"#);
+        let _ = serde_json::to_writer(&mut out, &decision.warnings);
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// The answer, as the API server reads it, for every kind of decision.
+    #[test]
+    fn answers_are_admission_reviews_for_every_outcome() {
+        let patch: json_patch::Patch =
+            serde_json::from_value(json!([{"op": "add", "path": "/spec/volumes/-", "value": {"name": "dri"}}]))
+                .expect("a patch");
+        let uid = "7c\"\\é\u{1}";
+        let cases = [
+            (Decision::allow(), json!({"uid": uid, "allowed": true})),
+            (
+                Decision::patch(patch.clone()).warn("odd \"one\""),
+                json!({"uid": uid, "allowed": true, "patchType": "JSONPatch",
+                    "patch": base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&patch).expect("JSON")),
+                    "warnings": ["odd \"one\""]}),
+            ),
+            (
+                Decision::deny("no\nway"),
+                json!({"uid": uid, "allowed": false, "status": {"code": 403, "message": "no\nway", "reason": "Forbidden"}}),
+            ),
+            (
+                Decision::unreadable("bad"),
+                json!({"uid": uid, "allowed": false, "status": {"code": 400, "message": "bad", "reason": "BadRequest"}}),
+            ),
+        ];
+        for (decision, response) in cases {
+            let answer: Value = serde_json::from_slice(&review_json(uid, &decision)).expect("JSON");
+            let expected =
+                json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
+            assert_eq!(answer, expected, "{decision:?}");
+        }
+    }
 }
