@@ -258,32 +258,50 @@ impl Controller {
     }
 }
 
-/// What to ask an encoder for so that it sends the target: libvpx on a busy desktop sent a quarter
-/// more than asked (8.9 Mbit/s for 7.2), which on a narrow link is loss the controller cannot
-/// cut away. The setting is lowered by how much the encoder overshoots, measured while it is busy
-/// (sending at least half its setting); an encoder that sends less than asked is left alone.
+/// What to ask an encoder for so that it sends the target. The encoder's ratio of sent to asked
+/// is measured while it is busy (sending at least half its setting; a still desktop says nothing
+/// about the encoder):
+/// - above 1 the setting is lowered by it: libvpx on a busy desktop sent a quarter more than asked
+///   (8.9 Mbit/s for 7.2), which on a narrow link is loss the controller cannot cut away;
+/// - below 1 (x264 sends about 85 % of its setting) the setting is raised, by at most
+///   `1 / MOST_RAISE`, only while the target is the session's maximum: there the path has shown
+///   no congestion, and a viewer is owed the maximum (at 85 % a 12 Mbit/s ceiling delivered barely
+///   10). Below the ceiling a raise let a scene's bursts exceed a narrowed link and stall the
+///   picture (docs/bitrate-history.md); the first congestion takes the target off the ceiling,
+///   and the raise with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncoderFit {
+    /// Sent per asked, smoothed, at least 1: applied everywhere.
     overshoot: f64,
+    /// Sent per asked, smoothed, between `MOST_RAISE` and 1: applied at the ceiling. Kept apart
+    /// from `overshoot` so that below the ceiling a burst is met exactly as without it.
+    undershoot: f64,
     setting: Option<f64>,
 }
 
+/// The lowest sent-to-asked ratio compensated at the ceiling: x264's usual undershoot.
+pub const MOST_RAISE: f64 = 0.85;
+
 impl Default for EncoderFit {
     fn default() -> Self {
-        Self { overshoot: 1.0, setting: None }
+        Self { overshoot: 1.0, undershoot: 1.0, setting: None }
     }
 }
 
 impl EncoderFit {
-    /// The setting for `target_kbps`, given what was sent under the previous setting.
-    pub fn setting(&mut self, target_kbps: u32, sent_kbps: Option<f64>) -> u32 {
+    /// The setting for `target_kbps`, given what was sent under the previous setting;
+    /// `at_ceiling` when the target is the session's maximum.
+    pub fn setting(&mut self, target_kbps: u32, sent_kbps: Option<f64>, at_ceiling: bool) -> u32 {
         if let (Some(sent), Some(previous)) = (sent_kbps, self.setting)
             && sent.is_finite()
             && sent >= previous / 2.0
         {
-            self.overshoot = (0.5 * self.overshoot + 0.5 * sent / previous).clamp(1.0, 2.0);
+            let ratio = sent / previous;
+            self.overshoot = (0.5 * self.overshoot + 0.5 * ratio).clamp(1.0, 2.0);
+            self.undershoot = (0.5 * self.undershoot + 0.5 * ratio).clamp(MOST_RAISE, 1.0);
         }
-        let setting = f64::from(target_kbps) / self.overshoot;
+        let factor = if at_ceiling && self.overshoot <= 1.0 { self.undershoot } else { self.overshoot };
+        let setting = f64::from(target_kbps) / factor;
         self.setting = Some(setting);
         setting.round().max(1.0) as u32
     }
@@ -497,22 +515,43 @@ mod tests {
     }
 
     #[test]
-    fn an_encoder_that_overshoots_is_asked_for_less_and_one_that_undershoots_is_left_alone() {
+    fn an_encoder_that_overshoots_is_asked_for_less_and_one_that_undershoots_only_at_the_ceiling() {
         let mut vpx = EncoderFit::default();
-        let mut last = vpx.setting(5000, None);
+        let mut last = vpx.setting(5000, None, false);
         assert_eq!(last, 5000);
         // It sends a quarter more than it is asked for, whatever it is asked for.
         for _ in 0..8 {
-            last = vpx.setting(5000, Some(1.25 * f64::from(last)));
+            last = vpx.setting(5000, Some(1.25 * f64::from(last)), false);
         }
         assert!((3900..=4100).contains(&last), "{last}");
+        // At the ceiling too: the maximum is the most the viewer gets.
+        assert!(vpx.setting(12_000, Some(1.25 * f64::from(last)), true) < 10_000);
+        // x264 sends 85 % of its setting: left alone below the ceiling (a raise there overshoots a
+        // narrowed link), raised at the ceiling until what it sends is the maximum.
         let mut x264 = EncoderFit::default();
-        x264.setting(8000, None);
-        assert_eq!(x264.setting(8000, Some(6800.0)), 8000);
+        let mut last = x264.setting(8000, None, false);
+        for _ in 0..8 {
+            last = x264.setting(8000, Some(0.85 * f64::from(last)), false);
+        }
+        assert_eq!(last, 8000);
+        for _ in 0..8 {
+            last = x264.setting(12_000, Some(0.85 * f64::from(last)), true);
+        }
+        let sent = 0.85 * f64::from(last);
+        assert!((11_800.0..=12_010.0).contains(&sent), "{last} sends {sent}");
+        // Off the ceiling (a congestion), the raise goes at once.
+        assert_eq!(x264.setting(9000, Some(sent), false), 9000);
+        // An encoder far under its setting on a calm desktop is not raised without bound.
+        let mut calm = EncoderFit::default();
+        let mut last = calm.setting(12_000, None, true);
+        for _ in 0..8 {
+            last = calm.setting(12_000, Some(0.55 * f64::from(last)), true);
+        }
+        assert!(f64::from(last) <= 12_000.0 / MOST_RAISE + 1.0, "{last}");
         // A still desktop sends little: that says nothing about the encoder.
         let mut still = EncoderFit::default();
-        still.setting(8000, None);
-        assert_eq!(still.setting(8000, Some(300.0)), 8000);
+        still.setting(8000, None, true);
+        assert_eq!(still.setting(8000, Some(300.0), true), 8000);
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Follower {
     encoder: Encoder,
     /// What to ask the encoder for so that it sends the target.
     fit: Mutex<crate::adapt::bitrate::EncoderFit>,
+    /// The session's most, kbit/s: a target there is owed in full (see `EncoderFit`).
+    max_kbps: u32,
 }
 
 /// Reads webrtcbin's stats: what the viewer's transport-wide feedback says arrived, and
@@ -102,7 +104,9 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
         });
         let Some(pipeline) = adapt.pipeline.upgrade() else { return };
         if let Some(enc) = pipeline.by_name("enc") {
-            let setting = adapt.fit.lock().map_or(d.target_kbps, |mut f| f.setting(d.target_kbps, sent_kbps));
+            let at_ceiling = d.target_kbps >= adapt.max_kbps;
+            let setting =
+                adapt.fit.lock().map_or(d.target_kbps, |mut f| f.setting(d.target_kbps, sent_kbps, at_ceiling));
             adapt.encoder.set_bitrate(&enc, setting);
             // On a lossy path a packet that retransmission could not save leaves the picture
             // broken until a keyframe, and the browser's own request for one (PLI) comes late:
@@ -142,6 +146,7 @@ impl Follower {
             keyframes_on_demand: s.keyframe_interval == crate::media::encoder::ON_DEMAND,
             encoder,
             fit: Mutex::new(crate::adapt::bitrate::EncoderFit::default()),
+            max_kbps: s.max_video_bitrate.max(s.min_video_bitrate),
         }
     }
 }
