@@ -9,6 +9,7 @@ pub mod password;
 pub mod pod_view;
 pub mod review;
 pub mod server;
+pub mod service;
 pub mod status;
 pub mod templates;
 pub mod tls;
@@ -19,11 +20,10 @@ use std::sync::Arc;
 
 use axum::{
     Router,
-    body::Bytes,
-    extract::{DefaultBodyLimit, State},
+    extract::State,
     http::{StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{MethodRouter, get},
 };
 
 pub use metrics::Metrics;
@@ -54,28 +54,22 @@ pub struct AppState {
     pub gitops_accounts: Option<Arc<Vec<String>>>,
 }
 
-/// The admission server's routes: `POST /mutate`, `POST /validate`, `GET /healthz`,
-/// `GET /readyz`, `GET /metrics`.
-pub fn app(state: AppState) -> Router {
-    // Reviews in flight at once: each may hold a body of up to MAX_BODY while it is read, so this
-    // bounds that memory (16 x 4 MiB = 64 MiB, half the Deployment's limit); more wait their turn.
-    let reviews = Router::new()
-        .route("/mutate", post(mutate_handler))
-        .route("/validate", post(validate_handler))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_REVIEWS_IN_FLIGHT));
-    Router::new()
-        .merge(reviews)
+/// The admission server's routes: `POST /mutate`, `POST /validate` (answered by [`service`]
+/// directly), `GET /healthz`, `GET /readyz`, `GET /metrics`.
+pub fn app(state: AppState) -> service::Admission {
+    let router = Router::new()
+        // Reviews are POSTs and never reach the router: any other method there is refused (405).
+        .route("/mutate", MethodRouter::new())
+        .route("/validate", MethodRouter::new())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_handler))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        // A request, body included, gets this long: a client trickling its body gives up its
-        // slot (the API server's own timeout for a webhook is at most 30 s, ours 5 s).
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             server::REQUEST_TIMEOUT,
         ))
-        .with_state(state)
+        .with_state(state.clone());
+    service::Admission::new(state, router)
 }
 
 /// The metrics routes alone, for `--metrics-listen` on a separate plain-HTTP port.
@@ -93,12 +87,4 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics_handler(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], state.metrics.encode()).into_response()
-}
-
-async fn mutate_handler(State(state): State<AppState>, body: Bytes) -> Response {
-    review::handle(&state, review::Mode::Mutate, &body)
-}
-
-async fn validate_handler(State(state): State<AppState>, body: Bytes) -> Response {
-    review::handle(&state, review::Mode::Validate, &body)
 }

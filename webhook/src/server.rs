@@ -14,7 +14,7 @@ use hyper_util::{
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 
-use crate::workers::Workers;
+use crate::{service::Admission, workers::Workers};
 
 /// Longest a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,7 +40,7 @@ pub const READ_BUFFER: usize = 20 * 1024;
 pub async fn serve_tls(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
-    app: Router,
+    app: Admission,
     workers: &Workers,
     shutdown: impl Future<Output = ()>,
 ) {

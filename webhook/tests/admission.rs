@@ -776,6 +776,46 @@ async fn metrics_count_requests_by_kind_operation_and_result() {
     assert!(text.contains("vdi_webhook_certificate_expiry_timestamp_seconds"), "{text}");
 }
 
+/// Reviews are POSTs to their two paths; anything else is answered as a web server would.
+#[tokio::test]
+async fn other_methods_and_paths_are_refused() {
+    for (method, path, want) in [
+        ("GET", "/mutate", StatusCode::METHOD_NOT_ALLOWED),
+        ("PUT", "/validate", StatusCode::METHOD_NOT_ALLOWED),
+        ("POST", "/healthz", StatusCode::METHOD_NOT_ALLOWED),
+        ("POST", "/mutate/", StatusCode::NOT_FOUND),
+        ("GET", "/nothing", StatusCode::NOT_FOUND),
+    ] {
+        let req = Request::builder().method(method).uri(path).body(Body::empty()).expect("request");
+        let res = app(state()).oneshot(req).await.expect("infallible");
+        assert_eq!(res.status(), want, "{method} {path}");
+    }
+}
+
+/// A review whose body stops coming is answered 408 once the request's time is up, and the slot
+/// it held goes to the next review.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_body_times_out_and_frees_its_slot() {
+    let service = app(state());
+    let mut stalled = Vec::new();
+    for _ in 0..vdi_webhook::MAX_REVIEWS_IN_FLIGHT {
+        let (tx, body) = futures::channel::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
+        let req = Request::post("/mutate").body(Body::from_stream(body)).expect("request");
+        stalled.push((tx, tokio::spawn(service.clone().oneshot(req))));
+    }
+    let valid = include_bytes!("fixtures/pod-create.json").to_vec();
+    let next = Request::post("/mutate").body(Body::from(valid)).expect("request");
+    let next = tokio::spawn(service.clone().oneshot(next));
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(!next.is_finished(), "a review got past the limit of reviews in flight");
+    for (_tx, answer) in stalled {
+        let res = answer.await.expect("joined").expect("infallible");
+        assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+    let res = next.await.expect("joined").expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
 mod fuzz {
     use super::*;
     use proptest::prelude::*;
