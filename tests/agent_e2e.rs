@@ -77,6 +77,12 @@ fn page_plays_the_display_and_input_reaches_the_x_server() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
     assert!(frames > 0, "encoded frames are counted: {m}");
+    let keyframes: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("vdi_agent_encoded_keyframes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!((1..frames).contains(&keyframes), "the stream's keyframes are counted among its frames: {m}");
     assert!(agent.log().contains("encoder chosen"));
     assert!(
         agent.log().contains("no desktop sound; streaming video alone")

@@ -22,6 +22,10 @@ pub struct Metrics {
     pub frames: Counter,
     /// Encoded video bytes sent.
     pub bytes: Counter,
+    /// Keyframes among the encoded frames.
+    pub keyframes: Counter,
+    /// Keyframe requests (PLI, FIR) from viewers.
+    pub keyframe_requests: Counter,
     /// Frames dropped before encoding (capture faster than encode).
     pub frames_dropped: Counter,
     /// Last round-trip time in milliseconds, from RTCP.
@@ -71,6 +75,8 @@ impl Metrics {
             viewers: Gauge::default(),
             frames: Counter::default(),
             bytes: Counter::default(),
+            keyframes: Counter::default(),
+            keyframe_requests: Counter::default(),
             frames_dropped: Counter::default(),
             rtt_ms: Gauge::default(),
             bitrate_kbps: Gauge::default(),
@@ -96,6 +102,13 @@ impl Metrics {
         registry.register("viewers", "Connected viewers", m.viewers.clone());
         registry.register("encoded_frames", "Encoded video frames sent", m.frames.clone());
         registry.register("encoded_bytes", "Encoded video bytes sent", m.bytes.clone());
+        // How a lossy path is repaired: the keyframes viewers asked for against those sent.
+        registry.register("encoded_keyframes", "Keyframes among the encoded video frames", m.keyframes.clone());
+        registry.register(
+            "keyframe_requests",
+            "Keyframe requests (RTCP PLI and FIR) received from viewers",
+            m.keyframe_requests.clone(),
+        );
         registry.register("frames_dropped", "Captured frames dropped before encoding", m.frames_dropped.clone());
         registry.register("rtt_milliseconds", "Round-trip time to the viewer", m.rtt_ms.clone());
         registry.register(

@@ -69,6 +69,10 @@ fn pli_gets_a_keyframe(encoder: Encoder) {
     receiver.add(&recv).expect("add");
     let send = sender.by_name("send").expect("send");
 
+    // The agent's own counters, as its /metrics shows them.
+    let metrics = Arc::new(vdi_agent::metrics::Metrics::new());
+    vdi_agent::media::pipeline::count_frames(&sender, &metrics);
+
     // Keyframes leaving the encoder, by output frame number.
     let frames = Arc::new(AtomicU64::new(0));
     let keyframes = Arc::new(Mutex::new(Vec::<u64>::new()));
@@ -165,6 +169,11 @@ fn pli_gets_a_keyframe(encoder: Encoder) {
 
     // (webrtcbin 1.22 leaves `pli-count` at 0 on both ends, so the keyframe itself is the
     // evidence: with the request left out, none comes within the wait.)
+    // The agent's metrics count the request and the keyframes (the first and the answer).
+    wait_until("the keyframes are counted", Duration::from_secs(5), || metrics.keyframes.get() >= 2);
+    assert!(metrics.keyframe_requests.get() >= 1, "{}: the PLI is counted", encoder.element());
+    let text = metrics.encode();
+    assert!(text.contains("vdi_agent_keyframe_requests_total"), "{text}");
 
     sender.set_state(gst::State::Null).expect("stop");
     receiver.set_state(gst::State::Null).expect("stop");

@@ -111,18 +111,36 @@ pub fn test_description(encoder: Encoder, width: u32, height: u32, fps: u32, fra
 /// not help). With this lock, 1,800 ran clean. Starting takes milliseconds, so a viewer waits for nothing it would notice.
 pub static LIFECYCLE: Mutex<()> = Mutex::new(());
 
-/// Counts encoded frames and bytes at the payloader's input, and frames the leaky queue drops.
+/// Counts encoded frames, keyframes and bytes at the payloader's input, the viewer's keyframe
+/// requests at its output, and frames the leaky queue drops. A viewer's PLI or FIR reaches the
+/// payloader from webrtcbin as a `GstForceKeyUnit` event on its way to the encoder; the agent's
+/// own keyframes on a lossy path are asked of the encoder directly and are not counted as
+/// requests. (webrtcbin 1.22's `pli-count` stat stays at 0.)
 pub fn count_frames(pipeline: &gst::Pipeline, metrics: &std::sync::Arc<crate::metrics::Metrics>) {
     let elements: Vec<gst::Element> = pipeline.iterate_elements().into_iter().flatten().collect();
     for e in elements {
         let factory = e.factory().map(|f| f.name().to_string()).unwrap_or_default();
         if e.name() == PAY {
+            if let Some(pad) = e.static_pad("src") {
+                let m = metrics.clone();
+                pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+                    if let Some(gst::PadProbeData::Event(ev)) = &info.data
+                        && ev.structure().is_some_and(|s| s.name() == "GstForceKeyUnit")
+                    {
+                        m.keyframe_requests.inc();
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+            }
             if let Some(pad) = e.static_pad("sink") {
                 let m = metrics.clone();
                 pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
                     if let Some(buf) = info.buffer() {
                         m.frames.inc();
                         m.bytes.inc_by(buf.size() as u64);
+                        if !buf.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+                            m.keyframes.inc();
+                        }
                     }
                     gst::PadProbeReturn::Ok
                 });
