@@ -260,6 +260,10 @@ struct Row<'a> {
     at: u64,
     fps: f64,
     kbps: f64,
+    /// Keyframe requests (PLI) and NACKs the browser sent, keyframes it decoded, in the interval.
+    plis: f64,
+    nacks: f64,
+    keyframes: f64,
     s: &'a serde_json::Value,
 }
 
@@ -277,6 +281,9 @@ fn rows(samples: &[serde_json::Value]) -> Vec<Row<'_>> {
                 at: w[1]["at"].as_u64().unwrap_or(0),
                 fps: delta("decoded") * 1000.0 / dt,
                 kbps: delta("bytes") * 8.0 / dt,
+                plis: delta("pli"),
+                nacks: delta("nack"),
+                keyframes: delta("keyframes"),
                 s: &w[1],
             }
         })
@@ -381,6 +388,11 @@ struct LinkFigures {
     received_above_link_ms: Option<u64>,
     received_above_10_mbit_ms: Option<u64>,
     target_above_10_mbit_ms: Option<u64>,
+    /// While narrowed, as the browser counts them: keyframe requests (PLI) and NACKs it sent, and
+    /// keyframes it decoded (the agent forces one a second while loss lasts).
+    narrowed_plis: f64,
+    narrowed_nacks: f64,
+    narrowed_keyframes: f64,
 }
 
 impl LinkFigures {
@@ -399,6 +411,7 @@ impl LinkFigures {
         let longest_gap_ms = shown.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
         let steady: Vec<&Row<'_>> = rows.iter().filter(|r| r.at >= narrowed + 5000 && r.at <= widened).collect();
         let lat = latencies(steady.iter().copied());
+        let narrow: Vec<&Row<'_>> = rows.iter().filter(|r| r.at > narrowed && r.at <= widened).collect();
         Self {
             below_ms,
             longest_gap_ms,
@@ -409,6 +422,9 @@ impl LinkFigures {
             received_above_link_ms: after(widened, &|r| r.kbps > 6000.0),
             received_above_10_mbit_ms: after(widened, &|r| r.kbps > 10_000.0),
             target_above_10_mbit_ms: after(widened, &|r| agent_figure(r, "target").is_some_and(|t| t > 10_000.0)),
+            narrowed_plis: narrow.iter().map(|r| r.plis).sum(),
+            narrowed_nacks: narrow.iter().map(|r| r.nacks).sum(),
+            narrowed_keyframes: narrow.iter().map(|r| r.keyframes).sum(),
         }
     }
 

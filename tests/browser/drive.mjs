@@ -305,7 +305,10 @@ async function networkSteps() {
       let inb = null;
       const pc = window.__vdiSeen.pc;
       if (pc) (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') inb = r; });
-      return { ...out, decoded: inb ? inb.framesDecoded : null, bytes: inb ? inb.bytesReceived : null,
+      // How the picture is repaired: keyframes asked for (PLI), packets asked for again (NACK),
+      // keyframes decoded; cumulative, as the browser counts them.
+      const repair = inb ? { pli: inb.pliCount, nack: inb.nackCount, keyframes: inb.keyFramesDecoded } : {};
+      return { ...out, ...repair, decoded: inb ? inb.framesDecoded : null, bytes: inb ? inb.bytesReceived : null,
         size: `${v.videoWidth}x${v.videoHeight}`, agent: client.path, connection: client.connection, codec: client.codec };
     });
     say({ step: 'sample', at: Date.now(), ...s });
