@@ -36,8 +36,9 @@ pub struct PodView<S = PodSpec> {
     spec: Option<S>,
 }
 
-// Not `#[serde(default)]`, which would ask `S: Default`.
-fn none<S>() -> Option<S> {
+/// A serde default of `None` for an `Option<T>` field where `#[serde(default)]` would ask
+/// `T: Default` (here and in the review's envelope).
+pub(crate) fn none<T>() -> Option<T> {
     None
 }
 

@@ -13,7 +13,7 @@ use std::{
 };
 
 use axum::{
-    Router,
+    BoxError, Router,
     body::{Bytes, HttpBody},
     http::{Method, Request, StatusCode},
     response::{IntoResponse, Response},
@@ -38,8 +38,6 @@ impl Admission {
         Self { state, router, reviews: Arc::new(Semaphore::new(MAX_REVIEWS_IN_FLIGHT)) }
     }
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl<B> tower::Service<Request<B>> for Admission
 where
@@ -76,7 +74,8 @@ where
                 match Limited::new(req.into_body(), MAX_BODY).collect().await {
                     Ok(body) => review::handle(&state, mode, &body.to_bytes()),
                     Err(e) if e.is::<LengthLimitError>() => {
-                        (StatusCode::PAYLOAD_TOO_LARGE, "the AdmissionReview is larger than 4 MiB").into_response()
+                        let limit = format!("the AdmissionReview is larger than {} MiB", MAX_BODY >> 20);
+                        (StatusCode::PAYLOAD_TOO_LARGE, limit).into_response()
                     }
                     Err(e) => (StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")).into_response(),
                 }

@@ -165,6 +165,11 @@ impl Controller {
         }
     }
 
+    /// Whether the target is the most the session allows (see `EncoderFit`).
+    pub fn at_ceiling(&self) -> bool {
+        self.decision().target_kbps >= self.max.round() as u32
+    }
+
     /// Applies one interval's feedback.
     pub fn update(&mut self, fb: Feedback) -> Decision {
         let loss = if fb.loss.is_finite() { fb.loss.clamp(0.0, 1.0) } else { 0.0 };
@@ -322,10 +327,12 @@ mod tests {
             c.update(lossy); // cut, hold, cut, hold, cut
         }
         assert!(c.decision().target_kbps < 6000, "{:?}", c.decision());
+        assert!(!c.at_ceiling());
         for _ in 0..30 {
             c.update(CLEAN);
         }
         assert_eq!(c.decision().target_kbps, 12000);
+        assert!(c.at_ceiling());
     }
 
     #[test]

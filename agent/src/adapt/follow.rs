@@ -32,8 +32,6 @@ pub struct Follower {
     encoder: Encoder,
     /// What to ask the encoder for so that it sends the target.
     fit: Mutex<crate::adapt::bitrate::EncoderFit>,
-    /// The session's most, kbit/s: a target there is owed in full (see `EncoderFit`).
-    max_kbps: u32,
 }
 
 /// Reads webrtcbin's stats: what the viewer's transport-wide feedback says arrived, and
@@ -71,9 +69,11 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
             *last = (now, bytes);
             kbps
         });
-        let (before, d) = match adapt.controller.lock() {
+        let (before, d, at_ceiling) = match adapt.controller.lock() {
             Ok(mut c) => {
-                (c.decision(), c.update(crate::adapt::bitrate::Feedback { loss, rtt_ms, sent_kbps, twcc: report.twcc }))
+                let before = c.decision();
+                let d = c.update(crate::adapt::bitrate::Feedback { loss, rtt_ms, sent_kbps, twcc: report.twcc });
+                (before, d, c.at_ceiling())
             }
             Err(_) => return,
         };
@@ -104,7 +104,6 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
         });
         let Some(pipeline) = adapt.pipeline.upgrade() else { return };
         if let Some(enc) = pipeline.by_name("enc") {
-            let at_ceiling = d.target_kbps >= adapt.max_kbps;
             let setting =
                 adapt.fit.lock().map_or(d.target_kbps, |mut f| f.setting(d.target_kbps, sent_kbps, at_ceiling));
             adapt.encoder.set_bitrate(&enc, setting);
@@ -146,7 +145,6 @@ impl Follower {
             keyframes_on_demand: s.keyframe_interval == crate::media::encoder::ON_DEMAND,
             encoder,
             fit: Mutex::new(crate::adapt::bitrate::EncoderFit::default()),
-            max_kbps: s.max_video_bitrate.max(s.min_video_bitrate),
         }
     }
 }

@@ -27,13 +27,8 @@ struct Envelope<'a, R> {
     api_version: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     kind: Option<Cow<'a, str>>,
-    #[serde(default = "none")]
+    #[serde(default = "pod_view::none")]
     request: Option<R>,
-}
-
-// Not `#[serde(default)]`, which would ask `R: Default`.
-fn none<R>() -> Option<R> {
-    None
 }
 
 /// The parts of an AdmissionRequest the webhook uses. A Pod object is parsed in the same pass
