@@ -31,5 +31,6 @@ pub struct GstInitError(String);
 /// the agent builds needs both.
 pub fn init_gstreamer() -> Result<(), GstInitError> {
     gst::init().map_err(|e| GstInitError(e.to_string()))?;
-    media::convert::register().map_err(|e| GstInitError(e.to_string()))
+    media::convert::register().map_err(|e| GstInitError(e.to_string()))?;
+    media::pacer::register().map_err(|e| GstInitError(e.to_string()))
 }

@@ -26,8 +26,12 @@ pub struct Metrics {
     pub keyframes: Counter,
     /// Keyframe requests (PLI, FIR) from viewers.
     pub keyframe_requests: Counter,
+    /// Viewers' retransmission requests by what became of them (see `adapt::retransmit::Verdict`).
+    pub retransmission_requests: Family<Vec<(String, String)>, Counter>,
     /// Frames dropped before encoding (capture faster than encode).
     pub frames_dropped: Counter,
+    /// Frames not encoded because the encoder's output was over its target (`adapt::skip`).
+    pub frames_skipped: Counter,
     /// Last round-trip time in milliseconds, from RTCP.
     pub rtt_ms: Gauge<f64, AtomicU64>,
     /// Configured bitrate in kbit/s.
@@ -77,7 +81,9 @@ impl Metrics {
             bytes: Counter::default(),
             keyframes: Counter::default(),
             keyframe_requests: Counter::default(),
+            retransmission_requests: Family::default(),
             frames_dropped: Counter::default(),
+            frames_skipped: Counter::default(),
             rtt_ms: Gauge::default(),
             bitrate_kbps: Gauge::default(),
             estimate_kbps: Gauge::default(),
@@ -109,7 +115,17 @@ impl Metrics {
             "Keyframe requests (RTCP PLI and FIR) received from viewers",
             m.keyframe_requests.clone(),
         );
+        registry.register(
+            "retransmission_requests",
+            "Lost packets viewers asked for again (RTCP NACK), by answer: resent; repeat (resent less than a round trip ago); over_budget (retransmissions had used their share of the bitrate)",
+            m.retransmission_requests.clone(),
+        );
         registry.register("frames_dropped", "Captured frames dropped before encoding", m.frames_dropped.clone());
+        registry.register(
+            "frames_skipped",
+            "Captured frames not encoded because the encoder sent more than its target allows (an encoder at its coarsest quantizer)",
+            m.frames_skipped.clone(),
+        );
         registry.register("rtt_milliseconds", "Round-trip time to the viewer", m.rtt_ms.clone());
         registry.register(
             "bitrate_kbps",
@@ -162,6 +178,11 @@ impl Metrics {
             ("encoder".to_owned(), encoder.element().to_owned()),
         ];
         self.viewer_codecs.get_or_create(&labels).inc();
+    }
+
+    /// Counts one retransmission request by its answer.
+    pub fn retransmission_request(&self, verdict: crate::adapt::retransmit::Verdict) {
+        self.retransmission_requests.get_or_create(&vec![("answer".to_owned(), verdict.name().to_owned())]).inc();
     }
 
     /// Counts viewer input not sent to the X server (`rate`, `queue` or `keysym`).

@@ -35,6 +35,8 @@ pub struct Agent {
     pub metrics: Arc<Metrics>,
     /// Cursor, clipboard and what the desktop allows.
     pub desktop: Arc<Desktop>,
+    /// The last viewer's path, where the next one starts if it comes back soon.
+    pub last_path: Arc<adapt::resume::LastPath>,
     current: Mutex<Option<(u64, oneshot::Sender<String>)>>,
     next_id: AtomicU64,
 }
@@ -48,7 +50,16 @@ impl Agent {
             .find(|e| e.codec() == Codec::H264)
             .or(encoders.first().copied())
             .unwrap_or(Encoder::X264);
-        Self { settings, encoder, encoders, metrics, desktop, current: Mutex::new(None), next_id: AtomicU64::new(1) }
+        Self {
+            settings,
+            encoder,
+            encoders,
+            metrics,
+            desktop,
+            last_path: Arc::default(),
+            current: Mutex::new(None),
+            next_id: AtomicU64::new(1),
+        }
     }
 
     /// The encoder for a viewer whose browser decodes `decodable`, with why, or why none.
@@ -178,7 +189,11 @@ fn start_pipeline(
     let _lifecycle = pipeline::LIFECYCLE.lock();
     let s = &agent.settings;
     let audio = agent.desktop.features.audio.then(|| (s.pulse_server.as_deref().unwrap_or_default(), s.audio_bitrate));
-    let desc = pipeline::description(&s.display, encoder, s.video_bitrate, s.framerate, s.keyframe_interval, audio);
+    let start = agent.last_path.start(s.video_bitrate, std::time::Instant::now());
+    if start != s.video_bitrate {
+        tracing::info!(viewer = id, start_kbps = start, "starting where the last viewer's path was");
+    }
+    let desc = pipeline::description(&s.display, encoder, start, s.framerate, s.keyframe_interval, audio);
     let pipeline = gst::parse::launch(&desc)
         .map_err(|e| format!("cannot build the pipeline: {e}"))?
         .downcast::<gst::Pipeline>()
@@ -191,7 +206,11 @@ fn start_pipeline(
             crate::media::playout::attach(&pay);
         }
     }
-    peer::request_retransmissions(&webrtc);
+    let budgets = adapt::follow::Budgets::new(start);
+    peer::retransmit(&webrtc, budgets.retransmissions.clone(), agent.metrics.clone());
+    if let Some(enc) = pipeline.by_name(crate::media::encoder::NAME) {
+        adapt::skip::attach(&enc, budgets.frames.clone(), agent.metrics.clone());
+    }
     peer::configure_ice(&webrtc, s, turn);
     peer::negotiate(&webrtc, out.clone());
     pipeline.set_state(gst::State::Ready).map_err(|e| format!("cannot prepare the pipeline: {e}"))?;
@@ -199,7 +218,7 @@ fn start_pipeline(
     pipeline::count_frames(&pipeline, &agent.metrics);
     adapt::pacing::restamp(&pipeline);
     let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
-    adapt::follow::start(&webrtc, bus, adapt::follow::Follower::new(agent, &pipeline, encoder), out);
+    adapt::follow::start(&webrtc, bus, adapt::follow::Follower::new(agent, &pipeline, encoder, start, budgets), out);
     pipeline.set_state(gst::State::Playing).map_err(|e| format!("cannot start the pipeline: {e}"))?;
     Ok(Peer::new(pipeline, webrtc))
 }

@@ -1,6 +1,6 @@
 //! Following the path for one viewer: every second webrtcbin's stats become a path report, the
-//! controller decides, the encoder gets its target in its own units and the picture its quality
-//! step; pipeline errors end the stream.
+//! controller decides, the encoder gets its target in its own units, retransmissions their budget
+//! and the picture its quality step; pipeline errors end the stream.
 
 use std::{
     sync::{Arc, Mutex},
@@ -32,6 +32,30 @@ pub struct Follower {
     encoder: Encoder,
     /// What to ask the encoder for so that it sends the target.
     fit: Mutex<crate::adapt::bitrate::EncoderFit>,
+    /// The budgets that follow the target.
+    budgets: Budgets,
+    /// Where the next viewer starts.
+    last_path: Arc<crate::adapt::resume::LastPath>,
+}
+
+/// What the viewer's stream may spend, shared with the probes that enforce it: the encoder's
+/// frames (`skip`) and the retransmissions (`retransmit`, which also follows the round trip).
+#[derive(Clone)]
+pub struct Budgets {
+    /// Which captured frames are encoded.
+    pub frames: Arc<Mutex<crate::adapt::skip::FrameBudget>>,
+    /// Which lost packets are resent.
+    pub retransmissions: Arc<Mutex<crate::adapt::retransmit::Retransmissions>>,
+}
+
+impl Budgets {
+    /// For a stream starting at `target_kbps`.
+    pub fn new(target_kbps: u32) -> Self {
+        Self {
+            frames: Arc::new(Mutex::new(crate::adapt::skip::FrameBudget::new(target_kbps))),
+            retransmissions: Arc::new(Mutex::new(crate::adapt::retransmit::Retransmissions::new(target_kbps))),
+        }
+    }
 }
 
 /// Reads webrtcbin's stats: what the viewer's transport-wide feedback says arrived, and
@@ -91,6 +115,13 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
             quality = d.quality.name(),
             "path feedback"
         );
+        if let Ok(mut r) = adapt.budgets.retransmissions.lock() {
+            r.follow(d.target_kbps, rtt_ms.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)));
+        }
+        adapt.last_path.remember(d.target_kbps, std::time::Instant::now());
+        if let Ok(mut f) = adapt.budgets.frames.lock() {
+            f.set_target(d.target_kbps, std::time::Instant::now());
+        }
         m.bitrate_kbps.set(i64::from(d.target_kbps));
         m.estimate_kbps.set(i64::from(d.estimate_kbps));
         m.quality.clear();
@@ -103,7 +134,12 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
             rtt: rtt_ms,
         });
         let Some(pipeline) = adapt.pipeline.upgrade() else { return };
-        if let Some(enc) = pipeline.by_name("enc") {
+        if let Some(pacer) =
+            pipeline.by_name(pipeline::PACER).and_then(|p| p.downcast::<crate::media::pacer::VdiPacer>().ok())
+        {
+            pacer.set_target(d.target_kbps);
+        }
+        if let Some(enc) = pipeline.by_name(crate::media::encoder::NAME) {
             let setting =
                 adapt.fit.lock().map_or(d.target_kbps, |mut f| f.setting(d.target_kbps, sent_kbps, at_ceiling));
             adapt.encoder.set_bitrate(&enc, setting);
@@ -125,13 +161,13 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
 }
 
 impl Follower {
-    /// For `agent`'s viewer of `pipeline`, encoded by `encoder`.
-    pub fn new(agent: &Agent, pipeline: &gst::Pipeline, encoder: Encoder) -> Self {
+    /// For `agent`'s viewer of `pipeline`, encoded by `encoder`, starting at `start_kbps`.
+    pub fn new(agent: &Agent, pipeline: &gst::Pipeline, encoder: Encoder, start_kbps: u32, budgets: Budgets) -> Self {
         let s = &agent.settings;
         let controller = Arc::new(Mutex::new(crate::adapt::bitrate::Controller::new(
             s.min_video_bitrate,
             s.max_video_bitrate,
-            s.video_bitrate,
+            start_kbps,
         )));
         follow_capture_size(pipeline, controller.clone(), s.framerate);
         Self {
@@ -145,6 +181,8 @@ impl Follower {
             keyframes_on_demand: s.keyframe_interval == crate::media::encoder::ON_DEMAND,
             encoder,
             fit: Mutex::new(crate::adapt::bitrate::EncoderFit::default()),
+            budgets,
+            last_path: agent.last_path.clone(),
         }
     }
 }

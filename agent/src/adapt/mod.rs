@@ -1,6 +1,8 @@
 //! Following the path: [`stats`] turns webrtcbin's statistics into a typed report, [`loss`]
 //! measures what was lost per interval, [`bitrate`] decides the encoder's target and the
-//! picture's quality step, and [`pacing`] moves capture's phase against the viewer's display.
+//! picture's quality step, [`pacing`] moves capture's phase against the viewer's display, and
+//! [`retransmit`] decides which lost packets are resent, [`skip`] which captured frames are
+//! encoded, and [`resume`] where a viewer who comes back starts.
 //! Each is driven by plain values in its unit tests; [`follow`] is where they meet GStreamer:
 //! every second it reads the stats and sets the encoder and the picture.
 
@@ -8,4 +10,7 @@ pub mod bitrate;
 pub mod follow;
 pub mod loss;
 pub mod pacing;
+pub mod resume;
+pub mod retransmit;
+pub mod skip;
 pub mod stats;

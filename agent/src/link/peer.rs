@@ -1,14 +1,24 @@
 //! The peer connection of one viewer: webrtcbin's offer and ICE candidates go out as signalling
-//! messages, the browser's answer and candidates come in, lost video packets are asked for again,
+//! messages, the browser's answer and candidates come in, lost video packets are asked for again
+//! and resent within a budget,
 //! and ICE uses the session's STUN and TURN servers (never UPnP).
 
-use std::sync::Arc;
+use std::{
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
 use gst::prelude::*;
 use tokio::sync::mpsc;
 
 use super::signalling::{FromBrowser, ToBrowser, VERSION};
-use crate::{desktop::Desktop, media::pipeline, settings::Settings};
+use crate::{
+    adapt::retransmit::{Retransmissions, Verdict},
+    desktop::Desktop,
+    media::pipeline,
+    metrics::Metrics,
+    settings::Settings,
+};
 
 /// What the peer connection has for the viewer's signalling socket.
 pub enum Event {
@@ -130,8 +140,10 @@ impl Drop for Peer {
 }
 
 /// Lost video packets are asked for again (NACK) and resent (RTX): on a path with random loss a
-/// missing packet otherwise costs a frozen picture until the next keyframe.
-pub fn request_retransmissions(webrtc: &gst::Element) {
+/// missing packet otherwise costs a frozen picture until the next keyframe. Resent only as
+/// `budget` allows (see [`crate::adapt::retransmit`]): the viewer's requests reach webrtcbin's
+/// retransmitter as upstream events, and those refused are dropped on its source pad.
+pub fn retransmit(webrtc: &gst::Element, budget: Arc<Mutex<Retransmissions>>, metrics: Arc<Metrics>) {
     for pad in webrtc.sink_pads() {
         let is_video = pad
             .peer()
@@ -144,6 +156,29 @@ pub fn request_retransmissions(webrtc: &gst::Element) {
             t.set_property("do-nack", true);
         }
     }
+    let Some(bin) = webrtc.downcast_ref::<gst::Bin>() else { return };
+    // The retransmitter is made once the browser's answer is applied, deep inside webrtcbin.
+    bin.connect_deep_element_added(move |_, _, element| {
+        let is_rtx = element.factory().is_some_and(|f| f.name() == "rtprtxsend");
+        let Some(src) = element.static_pad("src").filter(|_| is_rtx) else { return };
+        let (budget, metrics) = (budget.clone(), metrics.clone());
+        src.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+            let seq = match &info.data {
+                Some(gst::PadProbeData::Event(e)) => e
+                    .structure()
+                    .filter(|s| s.name() == "GstRTPRetransmissionRequest")
+                    .and_then(|s| s.get::<u32>("seqnum").ok()),
+                _ => None,
+            };
+            let Some(seq) = seq else { return gst::PadProbeReturn::Ok };
+            let verdict = budget.lock().map_or(Verdict::Resend, |mut b| b.request(seq as u16, Instant::now()));
+            metrics.retransmission_request(verdict);
+            match verdict {
+                Verdict::Resend => gst::PadProbeReturn::Ok,
+                _ => gst::PadProbeReturn::Drop,
+            }
+        });
+    });
 }
 
 /// STUN and TURN servers for webrtcbin (the session's own TURN credentials), and no UPnP.

@@ -16,6 +16,13 @@ use crate::settings::EncoderChoice;
 /// 2.7, with 1.3 ms lower receive latency and a lower p95 (README, latency section).
 pub const ON_DEMAND: u32 = 0;
 
+/// The encoder element's name in every pipeline.
+pub const NAME: &str = "enc";
+
+/// The largest RTP packet the payloaders write, in bytes: under any path's MTU with the headers
+/// of UDP, TURN and SRTP added.
+pub const MTU: u32 = 1200;
+
 /// The GOP property's value for `interval` frames between keyframes (0: only on demand).
 fn gop(encoder: Encoder, interval: u32) -> i64 {
     match (encoder, interval) {
@@ -112,7 +119,7 @@ impl Encoder {
         }
     }
 
-    /// The RTP payloader and its caps for this encoder's codec (payload type 96, MTU 1200;
+    /// The RTP payloader and its caps for this encoder's codec (payload type 96, [`MTU`];
     /// H.264: SPS/PPS with every IDR, zero-latency aggregation; VP8/VP9: 15-bit picture ids,
     /// which browsers use to detect lost frames).
     pub fn payloader(self, name: &str) -> String {
@@ -122,7 +129,7 @@ impl Encoder {
             Codec::Vp9 => "rtpvp9pay picture-id-mode=15-bit",
         };
         format!(
-            "{pay} name={name} mtu=1200 pt=96 ! application/x-rtp,media=video,encoding-name={},payload=96,clock-rate=90000",
+            "{pay} name={name} mtu={MTU} pt=96 ! application/x-rtp,media=video,encoding-name={},payload=96,clock-rate=90000",
             self.codec().name()
         )
     }
@@ -145,23 +152,24 @@ impl Encoder {
         let gop = gop(self, keyframe_interval);
         match self {
             Self::Nvh264 => format!(
-                "nvh264enc name=enc preset=low-latency-hq rc-mode=cbr bitrate={bitrate_kbps} gop-size={gop} bframes=0 zerolatency=true ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
+                "nvh264enc name={NAME} preset=low-latency-hq rc-mode=cbr bitrate={bitrate_kbps} gop-size={gop} bframes=0 zerolatency=true ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
             ),
             Self::Vah264 => format!(
-                "vah264enc name=enc rate-control=cbr bitrate={bitrate_kbps} key-int-max={gop} b-frames=0 ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
+                "vah264enc name={NAME} rate-control=cbr bitrate={bitrate_kbps} key-int-max={gop} b-frames=0 ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
             ),
             Self::X264 => {
                 let vbv_ms = (1000 / fps.max(1)).max(1);
                 format!(
-                    "x264enc name=enc speed-preset=ultrafast tune=zerolatency sliced-threads=true bitrate={bitrate_kbps} key-int-max={gop} bframes=0 vbv-buf-capacity={vbv_ms} ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
+                    "x264enc name={NAME} speed-preset=ultrafast tune=zerolatency sliced-threads=true bitrate={bitrate_kbps} key-int-max={gop} bframes=0 vbv-buf-capacity={vbv_ms} ! video/x-h264,profile=constrained-baseline,stream-format=byte-stream"
                 )
             }
             // libvpx real-time: one pass, CBR, no look-ahead, the fastest speed, error-resilient
             // (a lost frame does not break the ones after it), as many threads as cores, and a
-            // rate buffer of a few frames (libvpx counts it in ms). As WebRTC sets it: at most 15 %
-            // over the target, keyframes at most three frames' worth, and frames dropped rather
-            // than the buffer overrun; without these a 6 Mbit/s link with 1 % loss froze VP8
-            // (0.3 decoded fps; 16 with them).
+            // rate buffer of a few frames (libvpx counts it in ms). At most 15 % over the target
+            // and keyframes asked to stay within one frame's share (libvpx does not always hold
+            // them there: 20-250 kB were seen at 5 Mbit/s). Frames are not dropped by libvpx but
+            // by the agent's frame budget (`adapt::skip`), which holds every encoder to its
+            // target; with both, VP8 sent a third of its target.
             Self::Vp8 | Self::Vp9 => {
                 let frame_ms = (1000 / fps.max(1)).max(1);
                 let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
@@ -175,9 +183,9 @@ impl Encoder {
                     _ => (9, "error-resilient=default row-mt=true tile-columns=2 aq-mode=3"),
                 };
                 format!(
-                    "{} name=enc deadline=1 cpu-used={speed} end-usage=cbr target-bitrate={} lag-in-frames=0 \
+                    "{} name={NAME} deadline=1 cpu-used={speed} end-usage=cbr target-bitrate={} lag-in-frames=0 \
                      threads={threads} {keyframes} buffer-initial-size={} buffer-optimal-size={} buffer-size={} \
-                     undershoot=95 overshoot=15 max-intra-bitrate=300 dropframe-threshold=30 {extra}",
+                     undershoot=95 overshoot=15 max-intra-bitrate=100 dropframe-threshold=0 {extra}",
                     self.element(),
                     u64::from(bitrate_kbps) * 1000,
                     frame_ms * 4,

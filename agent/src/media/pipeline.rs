@@ -1,5 +1,6 @@
 //! The GStreamer graph of one viewer: X capture → NV12 or I420 (`vdiconvert`) → the viewer's
-//! encoder → RTP (`Encoder::payloader`, MTU 1200) → webrtcbin (max-bundle, latency 0).
+//! encoder → RTP (`Encoder::payloader`, MTU 1200) → a queue and the packet pacer → webrtcbin
+//! (max-bundle, latency 0).
 
 use std::sync::Mutex;
 
@@ -18,6 +19,8 @@ pub fn convert(encoder: Encoder) -> String {
 
 /// Name of the video payloader (where the playout-delay extension goes).
 pub const PAY: &str = "pay";
+/// Name of the packet pacer between the payloader and webrtcbin.
+pub const PACER: &str = "pacer";
 /// Name of the capsfilter after `videoscale` (passthrough unless the picture is reduced).
 pub const SCALE: &str = "scale";
 
@@ -43,11 +46,13 @@ pub fn description(
          ! videoscale ! capsfilter name={SCALE} caps=video/x-raw \
          ! {} \
          ! {} \
+         ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! {} name={PACER} \
          ! webrtcbin name={WEBRTC} bundle-policy=max-bundle latency=0{audio}",
         crate::adapt::pacing::CAPTURE,
         convert(encoder),
         encoder.fragment(bitrate_kbps, fps, keyframe_interval),
         encoder.payloader(PAY),
+        crate::media::pacer::ELEMENT,
     )
 }
 
