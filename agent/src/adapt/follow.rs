@@ -36,6 +36,8 @@ pub struct Follower {
     budgets: Budgets,
     /// Where the next viewer starts.
     last_path: Arc<crate::adapt::resume::LastPath>,
+    /// Frames encoded and skipped counted at the previous poll.
+    frames: Mutex<(u64, u64)>,
 }
 
 /// What the viewer's stream may spend, shared with the probes that enforce it: the encoder's
@@ -142,6 +144,15 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
         if let Some(enc) = pipeline.by_name(crate::media::encoder::NAME) {
             let setting =
                 adapt.fit.lock().map_or(d.target_kbps, |mut f| f.setting(d.target_kbps, sent_kbps, at_ceiling));
+            let setting = match adapt.frames.lock() {
+                Ok(mut last) => {
+                    let now = (m.frames.get(), m.frames_skipped.get());
+                    let (encoded, skipped) = (now.0.saturating_sub(last.0), now.1.saturating_sub(last.1));
+                    *last = now;
+                    crate::adapt::skip::encoder_setting(setting, encoded, skipped)
+                }
+                Err(_) => setting,
+            };
             adapt.encoder.set_bitrate(&enc, setting);
             // On a lossy path a packet that retransmission could not save leaves the picture
             // broken until a keyframe, and the browser's own request for one (PLI) comes late:
@@ -183,6 +194,7 @@ impl Follower {
             fit: Mutex::new(crate::adapt::bitrate::EncoderFit::default()),
             budgets,
             last_path: agent.last_path.clone(),
+            frames: Mutex::new((agent.metrics.frames.get(), agent.metrics.frames_skipped.get())),
         }
     }
 }
