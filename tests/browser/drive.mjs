@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
+import { startClockProbe } from './clock.mjs';
 
 const opt = JSON.parse(process.argv[2]);
 const deadline = (ms) => Date.now() + ms;
@@ -234,39 +235,6 @@ async function benchSteps() {
   say({ step: 'bench-pointer', ms: await page.evaluate(() => window.__vdiPointer) });
 }
 
-// Glass to glass: the clock tests/painter.rs paints (row 0: 32 bits of Unix ms, row 1 its
-// complement, CELL-pixel cells) read back from every presented frame; a frame whose cells are not
-// clean black/white pairs (torn, blurred) is counted as unreadable, not guessed.
-async function startProbe(screenWidth) {
-  await page.evaluate((screenWidth) => {
-    const CELL = 24, W = 32 * CELL, H = 2 * CELL, v = document.querySelector('video');
-    const c = document.createElement('canvas'); c.width = W; c.height = H;
-    const g = c.getContext('2d', { willReadFrequently: true });
-    window.__vdi = { frames: [], g2g: [], unreadable: 0 };
-    const onFrame = () => {
-      const now = Date.now();
-      window.__vdi.frames.push(now);
-      const s = v.videoWidth / screenWidth;
-      if (s > 0) {
-        g.drawImage(v, 0, 0, W * s, H * s, 0, 0, W, H);
-        const px = g.getImageData(0, 0, W, H).data;
-        const lum = (x, y) => { const i = (y * W + x) * 4; return (px[i] + px[i + 1] + px[i + 2]) / 3; };
-        let ms = 0, ok = true;
-        for (let bit = 0; bit < 32 && ok; bit++) {
-          const x = bit * CELL + CELL / 2, top = lum(x, CELL / 2), bottom = lum(x, CELL + CELL / 2);
-          if (top > 176 && bottom < 80) ms = ms * 2 + 1;
-          else if (top < 80 && bottom > 176) ms = ms * 2;
-          else ok = false;
-        }
-        const lat = (now % 2 ** 32 - ms + 2 ** 32) % 2 ** 32;
-        if (ok && lat < 60000) window.__vdi.g2g.push(lat); else window.__vdi.unreadable++;
-      }
-      v.requestVideoFrameCallback(onFrame);
-    };
-    v.requestVideoFrameCallback(onFrame);
-  }, screenWidth);
-}
-
 // What a hostile client sends on the data channel, bypassing the page's own checks: each item is
 // {send: message, times: n} (sent n times as fast as the channel takes them) or {waitMs: n}.
 async function rawSteps() {
@@ -293,7 +261,7 @@ async function rawSteps() {
 // Network runs: every 500 ms one sample (frames presented, clock latencies, what the browser
 // received and decoded, the agent's own figures from the data channel) until the test says stop.
 async function networkSteps() {
-  await startProbe(opt.network.screenWidth);
+  await startClockProbe(page, opt.network.screenWidth);
   say({ step: 'network-ready' });
   const end = deadline(opt.network.maxMs || 120000);
   while (!goLines.length && Date.now() < end) {

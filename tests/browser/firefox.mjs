@@ -2,12 +2,16 @@
 // download) against a vdi-agent page for the end-to-end tests, as a Firefox user would: offline
 // it has no OpenH264 plugin, so it decodes VP8, VP9 and AV1 only.
 // Usage: node firefox.mjs '{"url":..., "user":..., "password":..., "display":..., ...}'
+// With "latency": {"ms": N, "screenWidth": W, "cpuPid": P} it reads the painter's clock from every
+// frame for N ms (after 3 s to settle) and reports glass-to-glass percentiles, frame rates and
+// the cores process P used meanwhile (the latency bench, scripts/bench-firefox).
 // Prints one JSON line per step on stdout; exits non-zero with the reason on failure.
 import puppeteer from 'puppeteer-core';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
+import { startClockProbe, takeClockReadings } from './clock.mjs';
 
 const opt = JSON.parse(process.argv[2]);
 const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
@@ -139,6 +143,24 @@ try {
     const loud = await level();
     tone.kill();
     say({ step: 'audio', quiet, loud });
+  }
+  if (opt.latency) {
+    await startClockProbe(page, opt.latency.screenWidth);
+    // Frames decoded (shown or dropped by the player), without reaching into the page's code.
+    const decoded = () => page.evaluate(() => document.querySelector('video').getVideoPlaybackQuality().totalVideoFrames);
+    // User and system time of a process, in clock ticks (100 a second on Linux).
+    const ticks = () => { try { const f = fs.readFileSync(`/proc/${opt.latency.cpuPid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); } catch { return null; } };
+    await sleep(3000);
+    await takeClockReadings(page);
+    const [d0, c0, t0] = [await decoded(), ticks(), Date.now()];
+    await sleep(opt.latency.ms);
+    const r = await takeClockReadings(page);
+    const [d1, c1, t1] = [await decoded(), ticks(), Date.now()];
+    const sorted = r.g2g.slice().sort((a, b) => a - b);
+    const at = (p) => sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : null;
+    say({ step: 'latency', p50: at(0.5), p95: at(0.95), read: sorted.length, unreadable: r.unreadable,
+      fpsShown: r.frames.length / (opt.latency.ms / 1000), fpsDecoded: (d1 - d0) / (opt.latency.ms / 1000),
+      cores: c0 === null || c1 === null ? null : (c1 - c0) / 100 / ((t1 - t0) / 1000) });
   }
   if (opt.reconnect) {
     await page.reload();
