@@ -101,6 +101,17 @@ const level = () => page.evaluate(async () => {
   return peak;
 });
 
+// The latency mode counts decoded frames from the peer connection's stats (Firefox's
+// getVideoPlaybackQuality counts no WebRTC frames): keep a hand on the page's connection.
+if (opt.latency) {
+  await page.evaluateOnNewDocument(() => {
+    const Native = window.RTCPeerConnection;
+    window.RTCPeerConnection = class extends Native {
+      constructor(...args) { super(...args); window.__vdiPc = this; }
+    };
+  });
+}
+
 try {
   if (opt.user) await page.authenticate({ username: opt.user, password: opt.password });
   const res = await page.goto(opt.url);
@@ -146,8 +157,11 @@ try {
   }
   if (opt.latency) {
     await startClockProbe(page, opt.latency.screenWidth);
-    // Frames decoded (shown or dropped by the player), without reaching into the page's code.
-    const decoded = () => page.evaluate(() => document.querySelector('video').getVideoPlaybackQuality().totalVideoFrames);
+    const decoded = () => page.evaluate(async () => {
+      let n = 0;
+      if (window.__vdiPc) (await window.__vdiPc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0; });
+      return n;
+    });
     // User and system time of a process, in clock ticks (100 a second on Linux).
     const ticks = () => { try { const f = fs.readFileSync(`/proc/${opt.latency.cpuPid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); } catch { return null; } };
     await sleep(3000);
