@@ -248,7 +248,7 @@ fn lost_packets_are_resent_within_the_budget() {
     assert_eq!(answer("over_budget"), 0, "a 2 Mbit/s stream's occasional losses fit the budget");
 
     // The budget cut to nothing (a target of 8 kbit/s, 150 bytes a second): refused.
-    budget.lock().expect("lock").follow(8, None);
+    budget.lock().expect("lock").follow(8, None, Instant::now());
     std::thread::sleep(Duration::from_secs(1));
     let resent = rtx_packets();
     wait_until("requests are refused", Duration::from_secs(10), || answer("over_budget") >= 5);

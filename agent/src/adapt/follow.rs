@@ -118,7 +118,11 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
             "path feedback"
         );
         if let Ok(mut r) = adapt.budgets.retransmissions.lock() {
-            r.follow(d.target_kbps, rtt_ms.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)));
+            r.follow(
+                d.target_kbps,
+                rtt_ms.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
+                std::time::Instant::now(),
+            );
         }
         adapt.last_path.remember(d.target_kbps, std::time::Instant::now());
         if let Ok(mut f) = adapt.budgets.frames.lock() {

@@ -17,6 +17,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::adapt::bucket::TokenBucket;
+
 /// The share of the target bitrate that retransmissions may use.
 pub const SHARE: f64 = 0.15;
 /// How much of the budget can be saved up: this long at [`SHARE`] of the target.
@@ -28,6 +30,10 @@ const DEFAULT_RTT: Duration = Duration::from_millis(100);
 const MIN_RTT: Duration = Duration::from_millis(10);
 /// Packets whose last resend is remembered (sequence numbers modulo this).
 const REMEMBERED: usize = 1024;
+
+fn rate(target_kbps: u32) -> f64 {
+    f64::from(target_kbps) * 1000.0 / 8.0 * SHARE
+}
 
 /// What became of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,11 +60,8 @@ impl Verdict {
 /// The budget and recent resends of one viewer's video stream.
 #[derive(Debug)]
 pub struct Retransmissions {
-    /// Bytes a second that retransmissions may use.
-    rate: f64,
-    /// Bytes that may be resent now, and when that was last brought up to date.
-    tokens: f64,
-    refilled: Option<Instant>,
+    /// Bytes that may be resent, earned at the share of the target.
+    budget: TokenBucket,
     rtt: Duration,
     /// When each recent sequence number was last resent, by its slot.
     resent: Box<[Option<(u16, Instant)>; REMEMBERED]>,
@@ -67,31 +70,19 @@ pub struct Retransmissions {
 impl Retransmissions {
     /// For a stream whose encoder's target is `target_kbps`; the budget starts full.
     pub fn new(target_kbps: u32) -> Self {
-        let rate = Self::rate(target_kbps);
         Self {
-            rate,
-            tokens: rate * BURST.as_secs_f64(),
-            refilled: None,
+            budget: TokenBucket::new(rate(target_kbps), BURST, Duration::ZERO).holding_at_least(PACKET_BYTES),
             rtt: DEFAULT_RTT,
             resent: Box::new([None; REMEMBERED]),
         }
     }
 
-    fn rate(target_kbps: u32) -> f64 {
-        f64::from(target_kbps) * 1000.0 / 8.0 * SHARE
-    }
-
-    /// The controller's new target and the viewer's round-trip time, when known.
-    pub fn follow(&mut self, target_kbps: u32, rtt: Option<Duration>) {
-        self.rate = Self::rate(target_kbps);
-        self.tokens = self.tokens.min(self.capacity());
+    /// The controller's new target and the viewer's round-trip time, when known, at `now`.
+    pub fn follow(&mut self, target_kbps: u32, rtt: Option<Duration>, now: Instant) {
+        self.budget.set_rate(rate(target_kbps), now);
         if let Some(rtt) = rtt {
             self.rtt = rtt.max(MIN_RTT);
         }
-    }
-
-    fn capacity(&self) -> f64 {
-        (self.rate * BURST.as_secs_f64()).max(PACKET_BYTES)
     }
 
     /// Whether to resend packet `seq`, asked for at `now`.
@@ -103,15 +94,11 @@ impl Retransmissions {
         {
             return Verdict::Repeat;
         }
-        if let Some(then) = self.refilled {
-            let earned = now.saturating_duration_since(then).as_secs_f64() * self.rate;
-            self.tokens = (self.tokens + earned).min(self.capacity());
-        }
-        self.refilled = Some(now);
-        if self.tokens < PACKET_BYTES {
+        self.budget.refill(now);
+        if self.budget.tokens() < PACKET_BYTES {
             return Verdict::OverBudget;
         }
-        self.tokens -= PACKET_BYTES;
+        self.budget.spend(PACKET_BYTES);
         self.resent[slot] = Some((seq, now));
         Verdict::Resend
     }
@@ -128,7 +115,7 @@ mod tests {
     fn a_packet_is_resent_once_per_round_trip() {
         let t0 = Instant::now();
         let mut r = Retransmissions::new(6000);
-        r.follow(6000, Some(40 * MS));
+        r.follow(6000, Some(40 * MS), t0);
         assert_eq!(r.request(7, t0), Verdict::Resend);
         assert_eq!(r.request(7, t0 + 39 * MS), Verdict::Repeat, "still on its way");
         assert_eq!(r.request(8, t0 + 39 * MS), Verdict::Resend, "another packet");
@@ -153,7 +140,7 @@ mod tests {
             .count();
         assert!((138..=141).contains(&spread), "{spread}");
         // A lower target, a smaller budget at once.
-        r.follow(600, None);
+        r.follow(600, None, t0 + Duration::from_secs(3));
         assert_eq!(resent(&mut r, 4000, 1000, t0 + Duration::from_secs(5)), 4);
     }
 
@@ -179,13 +166,13 @@ mod tests {
                 now += gap_ms * MS;
                 if let Some(t) = target {
                     top = top.max(t);
-                    r.follow(t, None);
+                    r.follow(t, None, now);
                 }
                 if r.request(seq, now) == Verdict::Resend {
                     bytes += PACKET_BYTES;
                 }
             }
-            let allowed = Retransmissions::rate(top) * (BURST + now.duration_since(t0)).as_secs_f64() + PACKET_BYTES;
+            let allowed = rate(top) * (BURST + now.duration_since(t0)).as_secs_f64() + PACKET_BYTES;
             prop_assert!(bytes <= allowed, "{bytes} > {allowed}");
         }
     }

@@ -22,6 +22,8 @@ use std::{
 
 use gst::prelude::*;
 
+use crate::adapt::bucket::TokenBucket;
+
 /// How much of the target can be saved up while frames are smaller than their share.
 pub const SAVED: Duration = Duration::from_millis(250);
 /// How much debt the bucket carries at most, in time at the target: a frame larger than that
@@ -30,50 +32,33 @@ pub const MOST_OWED: Duration = Duration::from_millis(500);
 
 /// The encoder's account.
 #[derive(Debug)]
-pub struct FrameBudget {
-    /// Bytes a second: the encoder's target.
-    rate: f64,
-    /// Bytes in hand (negative: owed).
-    tokens: f64,
-    at: Option<Instant>,
+pub struct FrameBudget(TokenBucket);
+
+fn rate(target_kbps: u32) -> f64 {
+    f64::from(target_kbps.max(1)) * 1000.0 / 8.0
 }
 
 impl FrameBudget {
     /// For an encoder target of `target_kbps`.
     pub fn new(target_kbps: u32) -> Self {
-        let rate = Self::rate(target_kbps);
-        Self { rate, tokens: rate * SAVED.as_secs_f64(), at: None }
-    }
-
-    fn rate(target_kbps: u32) -> f64 {
-        f64::from(target_kbps.max(1)) * 1000.0 / 8.0
-    }
-
-    fn refill(&mut self, now: Instant) {
-        if let Some(then) = self.at {
-            let earned = now.saturating_duration_since(then).as_secs_f64() * self.rate;
-            self.tokens = (self.tokens + earned).min(self.rate * SAVED.as_secs_f64());
-        }
-        self.at = Some(now);
+        Self(TokenBucket::new(rate(target_kbps), SAVED, MOST_OWED))
     }
 
     /// The encoder's new target.
     pub fn set_target(&mut self, target_kbps: u32, now: Instant) {
-        self.refill(now);
-        self.rate = Self::rate(target_kbps);
-        self.tokens = self.tokens.clamp(-self.rate * MOST_OWED.as_secs_f64(), self.rate * SAVED.as_secs_f64());
+        self.0.set_rate(rate(target_kbps), now);
     }
 
     /// Whether a frame captured at `now` is encoded.
     pub fn encode(&mut self, now: Instant) -> bool {
-        self.refill(now);
-        self.tokens >= 0.0
+        self.0.refill(now);
+        self.0.tokens() >= 0.0
     }
 
     /// An encoded frame of `bytes` left the encoder at `now`.
     pub fn spent(&mut self, bytes: usize, now: Instant) {
-        self.refill(now);
-        self.tokens = (self.tokens - bytes as f64).max(-self.rate * MOST_OWED.as_secs_f64());
+        self.0.refill(now);
+        self.0.spend(bytes as f64);
     }
 }
 

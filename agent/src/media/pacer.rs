@@ -22,6 +22,8 @@
 use std::time::{Duration, Instant};
 
 use gst::glib;
+
+use crate::adapt::bucket::TokenBucket;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::subclass::prelude::*;
@@ -35,44 +37,32 @@ pub const DEPTH: Duration = Duration::from_millis(40);
 /// The longest a packet waits.
 pub const MAX_DELAY: Duration = Duration::from_millis(200);
 
-/// A token bucket in bytes, refilled at the pacing rate.
+/// The pacer's account: bytes that may go now, refilled at the pacing rate.
 #[derive(Debug)]
-pub struct Bucket {
-    /// Bytes a second.
-    rate: f64,
-    /// Bytes that may go now; below zero, the debt that makes the next packet wait.
-    tokens: f64,
-    at: Option<Instant>,
+pub struct Bucket(TokenBucket);
+
+fn rate(target_kbps: u32) -> f64 {
+    f64::from(target_kbps) * 1000.0 / 8.0 * FACTOR
 }
 
 impl Bucket {
     /// Paces for an encoder target of `target_kbps`.
     pub fn new(target_kbps: u32) -> Self {
-        let rate = Self::rate(target_kbps);
-        Self { rate, tokens: rate * DEPTH.as_secs_f64(), at: None }
+        Self(TokenBucket::new(rate(target_kbps), DEPTH, MAX_DELAY))
     }
 
-    fn rate(target_kbps: u32) -> f64 {
-        (f64::from(target_kbps) * 1000.0 / 8.0 * FACTOR).max(1.0)
-    }
-
-    /// The encoder's new target.
-    pub fn set_target(&mut self, target_kbps: u32) {
-        self.rate = Self::rate(target_kbps);
-        self.tokens = self.tokens.min(self.rate * DEPTH.as_secs_f64());
+    /// The encoder's new target, from `now`.
+    pub fn set_target(&mut self, target_kbps: u32, now: Instant) {
+        self.0.set_rate(rate(target_kbps), now);
     }
 
     /// How long a packet of `bytes` waits before it goes, at `now`, when it has waited `age`
     /// already (since its frame was captured): what the bucket asks, but never past
     /// [`MAX_DELAY`] of age.
     pub fn wait(&mut self, bytes: usize, now: Instant, age: Duration) -> Duration {
-        if let Some(then) = self.at {
-            let earned = now.saturating_duration_since(then).as_secs_f64() * self.rate;
-            self.tokens = (self.tokens + earned).min(self.rate * DEPTH.as_secs_f64());
-        }
-        self.at = Some(now);
-        self.tokens = (self.tokens - bytes as f64).max(-self.rate * MAX_DELAY.as_secs_f64());
-        let owed = if self.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-self.tokens / self.rate) };
+        self.0.refill(now);
+        self.0.spend(bytes as f64);
+        let owed = Duration::from_secs_f64((-self.0.tokens()).max(0.0) / self.0.rate());
         owed.min(MAX_DELAY.saturating_sub(age))
     }
 }
@@ -87,7 +77,7 @@ impl VdiPacer {
     /// Paces for the encoder's new target.
     pub fn set_target(&self, target_kbps: u32) {
         if let Ok(mut b) = self.imp().bucket.lock() {
-            b.set_target(target_kbps);
+            b.set_target(target_kbps, Instant::now());
         }
     }
 }
@@ -229,8 +219,8 @@ mod tests {
         let worst = left.iter().zip(&packets).map(|(l, p)| *l - p.1).max().unwrap_or_default();
         assert!(worst <= MAX_DELAY, "{worst:?}");
         assert!(worst >= MAX_DELAY - 2 * MS, "it did hold packets back: {worst:?}");
-        // A higher target pays what is owed at once.
-        b.set_target(100_000);
-        assert_eq!(b.wait(1200, t0 + Duration::from_millis(1300), Duration::ZERO), Duration::ZERO);
+        // A higher target pays what is owed within a couple of milliseconds.
+        b.set_target(100_000, t0 + Duration::from_millis(1300));
+        assert_eq!(b.wait(1200, t0 + Duration::from_millis(1302), Duration::ZERO), Duration::ZERO);
     }
 }
