@@ -126,7 +126,7 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
         }
         adapt.last_path.remember(d.target_kbps, std::time::Instant::now());
         if let Ok(mut f) = adapt.budgets.frames.lock() {
-            f.set_target(d.target_kbps, std::time::Instant::now());
+            f.set_target(d.target_kbps, at_ceiling, std::time::Instant::now());
         }
         m.bitrate_kbps.set(i64::from(d.target_kbps));
         m.estimate_kbps.set(i64::from(d.estimate_kbps));
