@@ -1,6 +1,7 @@
 //! Following the path for one viewer: every second webrtcbin's stats become a path report, the
-//! controller decides, the encoder gets its target in its own units, retransmissions their budget
-//! and the picture its quality step; pipeline errors end the stream.
+//! controller decides, the encoder gets its target in its own units, the frame budget, the packet
+//! pacer and the retransmissions follow it, and the picture gets its quality step; pipeline
+//! errors end the stream.
 
 use std::{
     sync::{Arc, Mutex},
