@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         Err(why) => tracing::warn!(reason = %why, "no desktop sound; streaming video alone"),
     }
     let state = if audio.is_ok() { "streaming" } else { "off" };
-    metrics.audio.get_or_create(&vec![("state".to_owned(), state.to_owned())]).set(1);
+    metrics.audio.get_or_create(&vdi_agent::metrics::label("state", state)).set(1);
     let features = Features {
         resize: settings.enable_resize,
         max_size: settings.max_resolution,
@@ -77,7 +77,7 @@ fn main() -> ExitCode {
     };
     let desktop = Desktop::start(&settings.display, features, metrics.clone());
     for enc in &chosen.usable {
-        metrics.encoder.get_or_create(&vec![("encoder".to_owned(), enc.element().to_owned())]).set(1);
+        metrics.encoder.get_or_create(&vdi_agent::metrics::label("encoder", enc.element())).set(1);
     }
     metrics.bitrate_kbps.set(i64::from(settings.video_bitrate));
     let addr = SocketAddr::new(settings.addr, settings.port);

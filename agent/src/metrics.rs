@@ -9,6 +9,11 @@ use prometheus_client::{
     registry::Registry,
 };
 
+/// The label set of a one-label family: `key="value"`.
+pub fn label(key: &str, value: impl Into<String>) -> Vec<(String, String)> {
+    vec![(key.to_owned(), value.into())]
+}
+
 /// All metrics of the agent.
 pub struct Metrics {
     registry: Registry,
@@ -182,12 +187,12 @@ impl Metrics {
 
     /// Counts one retransmission request by its answer.
     pub fn retransmission_request(&self, verdict: crate::adapt::retransmit::Verdict) {
-        self.retransmission_requests.get_or_create(&vec![("answer".to_owned(), verdict.name().to_owned())]).inc();
+        self.retransmission_requests.get_or_create(&label("answer", verdict.name())).inc();
     }
 
     /// Counts viewer input not sent to the X server (`rate`, `queue` or `keysym`).
     pub fn input_dropped(&self, reason: &'static str) {
-        self.input_dropped.get_or_create(&vec![("reason".to_owned(), reason.to_owned())]).inc();
+        self.input_dropped.get_or_create(&label("reason", reason)).inc();
     }
 
     /// The text exposition.

@@ -68,6 +68,7 @@ impl Budgets {
 fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
     let promise = gst::Promise::with_change_func(move |reply| {
         let Ok(Some(stats)) = reply else { return };
+        let now = std::time::Instant::now();
         let report = crate::adapt::stats::PathReport::from_stats(stats);
         let (rtt_ms, fraction, lost) = (report.rtt_ms, report.fraction_lost, report.packets_lost);
         let loss = match (report.sent, adapt.loss.lock()) {
@@ -85,12 +86,12 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
         }
         if let Some(t) = report.candidate {
             m.candidate.clear();
-            m.candidate.get_or_create(&vec![("type".to_owned(), t)]).set(1);
+            m.candidate.get_or_create(&crate::metrics::label("type", t)).set(1);
         }
         let Some(loss) = loss else { return }; // No receiver report yet.
         m.loss.set(loss);
         let sent_kbps = adapt.sent.lock().ok().map(|mut last| {
-            let (now, bytes) = (std::time::Instant::now(), m.bytes.get());
+            let bytes = m.bytes.get();
             let secs = now.duration_since(last.0).as_secs_f64().max(0.001);
             let kbps = bytes.saturating_sub(last.1) as f64 * 8.0 / 1000.0 / secs;
             *last = (now, bytes);
@@ -119,20 +120,16 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
             "path feedback"
         );
         if let Ok(mut r) = adapt.budgets.retransmissions.lock() {
-            r.follow(
-                d.target_kbps,
-                rtt_ms.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
-                std::time::Instant::now(),
-            );
+            r.follow(d.target_kbps, rtt_ms.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)), now);
         }
-        adapt.last_path.remember(d.target_kbps, std::time::Instant::now());
+        adapt.last_path.remember(d.target_kbps, now);
         if let Ok(mut f) = adapt.budgets.frames.lock() {
-            f.set_target(d.target_kbps, at_ceiling, std::time::Instant::now());
+            f.set_target(d.target_kbps, at_ceiling, now);
         }
         m.bitrate_kbps.set(i64::from(d.target_kbps));
         m.estimate_kbps.set(i64::from(d.estimate_kbps));
         m.quality.clear();
-        m.quality.get_or_create(&vec![("level".to_owned(), d.quality.name().to_owned())]).set(1);
+        m.quality.get_or_create(&crate::metrics::label("level", d.quality.name())).set(1);
         adapt.desktop.send(&crate::link::protocol::ToViewer::Stats {
             target: d.target_kbps,
             estimate: d.estimate_kbps,

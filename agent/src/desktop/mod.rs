@@ -143,7 +143,7 @@ impl Desktop {
     fn copied(&self, copied: Copied) {
         match copied {
             Copied::Text(text) => {
-                self.metrics.clipboard.get_or_create(&vec![("direction".to_owned(), "out".to_owned())]).inc();
+                self.metrics.clipboard.get_or_create(&crate::metrics::label("direction", "out")).inc();
                 let pieces = protocol::chunks(&text, protocol::CLIPBOARD_CHUNK);
                 let last = pieces.len().saturating_sub(1);
                 for (i, piece) in pieces.into_iter().enumerate() {
@@ -151,7 +151,7 @@ impl Desktop {
                 }
             }
             Copied::TooLarge(size) => {
-                self.metrics.clipboard.get_or_create(&vec![("direction".to_owned(), "refused".to_owned())]).inc();
+                self.metrics.clipboard.get_or_create(&crate::metrics::label("direction", "refused")).inc();
                 self.send(&ToViewer::Notice { msg: too_large("copied in the desktop", size, self.features.clip_max) });
             }
         }
@@ -165,7 +165,7 @@ impl Desktop {
             _ => return Err("pasting into this desktop is turned off".into()),
         };
         clip.set(text).map_err(|e| e.to_string())?;
-        self.metrics.clipboard.get_or_create(&vec![("direction".to_owned(), "in".to_owned())]).inc();
+        self.metrics.clipboard.get_or_create(&crate::metrics::label("direction", "in")).inc();
         Ok(())
     }
 }
