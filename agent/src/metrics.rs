@@ -31,6 +31,8 @@ pub struct Metrics {
     pub keyframes: Counter,
     /// Keyframe requests (PLI, FIR) from viewers.
     pub keyframe_requests: Counter,
+    /// Keyframes the agent asked for because retransmission requests were refused.
+    pub repair_keyframes: Counter,
     /// Viewers' retransmission requests by what became of them (see `adapt::retransmit::Verdict`).
     pub retransmission_requests: Family<Vec<(String, String)>, Counter>,
     /// Frames dropped before encoding (capture faster than encode).
@@ -86,6 +88,7 @@ impl Metrics {
             bytes: Counter::default(),
             keyframes: Counter::default(),
             keyframe_requests: Counter::default(),
+            repair_keyframes: Counter::default(),
             retransmission_requests: Family::default(),
             frames_dropped: Counter::default(),
             frames_skipped: Counter::default(),
@@ -119,6 +122,11 @@ impl Metrics {
             "keyframe_requests",
             "Keyframe requests (RTCP PLI and FIR) received from viewers",
             m.keyframe_requests.clone(),
+        );
+        registry.register(
+            "repair_keyframes",
+            "Keyframes asked of the encoder because viewers' retransmission requests were refused",
+            m.repair_keyframes.clone(),
         );
         registry.register(
             "retransmission_requests",

@@ -207,9 +207,10 @@ fn start_pipeline(
         }
     }
     let budgets = adapt::follow::Budgets::new(start);
-    peer::retransmit(&webrtc, budgets.retransmissions.clone(), agent.metrics.clone());
-    if let Some(enc) = pipeline.by_name(crate::media::encoder::NAME) {
-        adapt::skip::attach(&enc, budgets.frames.clone(), agent.metrics.clone());
+    let enc = pipeline.by_name(crate::media::encoder::NAME);
+    peer::retransmit(&webrtc, enc.as_ref(), budgets.retransmissions.clone(), agent.metrics.clone());
+    if let Some(enc) = &enc {
+        adapt::skip::attach(enc, budgets.frames.clone(), agent.metrics.clone());
     }
     peer::configure_ice(&webrtc, s, turn);
     peer::negotiate(&webrtc, out.clone());

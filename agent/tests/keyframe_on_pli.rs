@@ -203,7 +203,8 @@ fn pli_gets_a_keyframe(encoder: Encoder) {
 /// The viewer's NACKs are answered through the agent's retransmission budget: with a packet in
 /// 25 lost on the way out (after webrtcbin's retransmitter kept it), the receiver asks for each,
 /// the agent's probe hands the requests on and RTX packets go out; with the budget cut to
-/// nothing, requests are refused and counted as over budget.
+/// nothing, requests are refused and counted as over budget, and each refusal asks the encoder
+/// for a keyframe (which repairs what the lost packet broke) no more often than the budget says.
 #[test]
 fn lost_packets_are_resent_within_the_budget() {
     use vdi_agent::adapt::retransmit::Retransmissions;
@@ -212,7 +213,9 @@ fn lost_packets_are_resent_within_the_budget() {
     let rtx: Arc<Mutex<Option<gst::Element>>> = Arc::default();
     let _link = Joined::new(Encoder::X264, |sender, recv| {
         let send = sender.by_name("send").expect("send");
-        vdi_agent::link::peer::retransmit(&send, budget.clone(), metrics.clone());
+        vdi_agent::media::pipeline::count_frames(sender, &metrics);
+        let enc = sender.by_name(vdi_agent::media::encoder::NAME);
+        vdi_agent::link::peer::retransmit(&send, enc.as_ref(), budget.clone(), metrics.clone());
         // Lose every 25th video packet between the retransmitter and the wire.
         let slot = rtx.clone();
         send.downcast_ref::<gst::Bin>().expect("a bin").connect_deep_element_added(move |_, _, element| {
@@ -246,13 +249,23 @@ fn lost_packets_are_resent_within_the_budget() {
     let rtx_packets = || rtx.lock().expect("lock").as_ref().map_or(0, |e| e.property::<u32>("num-rtx-packets"));
     wait_until("lost packets are resent", Duration::from_secs(10), || answer("resent") >= 5 && rtx_packets() >= 5);
     assert_eq!(answer("over_budget"), 0, "a 2 Mbit/s stream's occasional losses fit the budget");
+    assert_eq!(metrics.repair_keyframes.get(), 0, "nothing refused, no keyframe asked for");
+    let keyframes = metrics.keyframes.get();
 
     // The budget cut to nothing (a target of 8 kbit/s, 150 bytes a second): refused.
-    budget.lock().expect("lock").follow(8, None, Instant::now());
+    let cut_at = Instant::now();
+    budget.lock().expect("lock").follow(8, None, cut_at);
     std::thread::sleep(Duration::from_secs(1));
     let resent = rtx_packets();
     wait_until("requests are refused", Duration::from_secs(10), || answer("over_budget") >= 5);
     assert!(rtx_packets() <= resent + 1, "at most the one packet the budget still held: {resent} → {}", rtx_packets());
+    // The refusals asked for keyframes, and the encoder made them; not one per refusal.
+    wait_until("refusals bring keyframes", Duration::from_secs(10), || {
+        metrics.repair_keyframes.get() >= 2 && metrics.keyframes.get() >= keyframes + 2
+    });
+    let (asked, refused) = (metrics.repair_keyframes.get(), answer("over_budget"));
+    let most = 2 + cut_at.elapsed().as_millis() as u64 / vdi_agent::adapt::retransmit::REPAIR_EVERY.as_millis() as u64;
+    assert!(asked < refused && asked <= most, "{asked} keyframes asked for {refused} refusals");
 }
 
 /// set-remote-description replies with an empty structure (or none).

@@ -1,5 +1,6 @@
 //! Following the path for one viewer: every second webrtcbin's stats become a path report, the
-//! controller decides, the encoder gets its target in its own units, the frame budget, the packet
+//! controller decides (and half a second later cuts at once if the viewer's feedback shows a
+//! queue), the encoder gets its target in its own units, the frame budget, the packet
 //! pacer and the retransmissions follow it, and the picture gets its quality step; pipeline
 //! errors end the stream.
 
@@ -61,83 +62,142 @@ impl Budgets {
     }
 }
 
+/// Which reading of webrtcbin's stats a poll is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Poll {
+    /// The second's decision: loss, round trip, what arrived and what was sent.
+    Decide,
+    /// Half a second later: only a queue in the viewer's transport-wide feedback, cut at once
+    /// (see [`crate::adapt::bitrate::Controller::check`]).
+    Check,
+}
+
 /// Reads webrtcbin's stats: what the viewer's transport-wide feedback says arrived, and
 /// round-trip time and loss from its receiver reports, feed the bitrate controller, whose target
 /// goes to the encoder (corrected by `EncoderFit`) and whose picture reduction goes to the
 /// capture and scaler; the candidate type of the selected pair goes to metrics.
-fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
+fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>, poll: Poll) {
     let promise = gst::Promise::with_change_func(move |reply| {
         let Ok(Some(stats)) = reply else { return };
         let now = std::time::Instant::now();
         let report = crate::adapt::stats::PathReport::from_stats(stats);
-        let (rtt_ms, fraction, lost) = (report.rtt_ms, report.fraction_lost, report.packets_lost);
-        let loss = match (report.sent, adapt.loss.lock()) {
-            (Some(sent), Ok(mut meter)) => {
-                meter.update(crate::adapt::loss::Counts { sent, resent: report.resent, lost, fraction })
-            }
-            _ => fraction,
-        };
-        let m = &adapt.metrics;
-        if let Some(r) = rtt_ms {
-            m.rtt_ms.set(r);
-        }
-        if let Some(t) = report.twcc {
-            m.received_kbps.set(t.recv_kbps.round() as i64);
-        }
-        if let Some(t) = report.candidate {
-            m.candidate.clear();
-            m.candidate.get_or_create(&crate::metrics::label("type", t)).set(1);
-        }
-        let Some(loss) = loss else { return }; // No receiver report yet.
-        m.loss.set(loss);
-        let sent_kbps = adapt.sent.lock().ok().map(|mut last| {
-            let bytes = m.bytes.get();
-            let secs = now.duration_since(last.0).as_secs_f64().max(0.001);
-            let kbps = bytes.saturating_sub(last.1) as f64 * 8.0 / 1000.0 / secs;
-            *last = (now, bytes);
-            kbps
-        });
-        let (before, d, at_ceiling) = match adapt.controller.lock() {
-            Ok(mut c) => {
+        match poll {
+            Poll::Decide => decide(&adapt, report, now),
+            Poll::Check => {
+                let Ok(mut c) = adapt.controller.lock() else { return };
                 let before = c.decision();
-                let d = c.update(crate::adapt::bitrate::Feedback { loss, rtt_ms, sent_kbps, twcc: report.twcc });
-                (before, d, c.at_ceiling())
+                let Some(d) = c.check(report.twcc) else { return };
+                let at_ceiling = c.at_ceiling();
+                drop(c);
+                tracing::debug!(twcc = ?report.twcc, estimate_kbps = d.estimate_kbps, "queue between decisions");
+                let loss = adapt.metrics.loss.get();
+                adapt.apply(Applied { before, d, at_ceiling, sent_kbps: None, loss, rtt_ms: report.rtt_ms, now });
             }
-            Err(_) => return,
-        };
-        tracing::debug!(
-            loss,
-            ?fraction,
-            ?lost,
-            ?rtt_ms,
-            ?sent_kbps,
-            sent = report.sent,
-            resent = report.resent,
-            twcc = ?report.twcc,
-            estimate_kbps = d.estimate_kbps,
-            target_kbps = d.target_kbps,
-            quality = d.quality.name(),
-            "path feedback"
-        );
-        if let Ok(mut r) = adapt.budgets.retransmissions.lock() {
+        }
+    });
+    webrtc.emit_by_name::<()>("get-stats", &[&None::<gst::Pad>, &promise]);
+}
+
+/// The second's decision from `report`, read at `now`.
+fn decide(adapt: &Follower, report: crate::adapt::stats::PathReport, now: std::time::Instant) {
+    let (rtt_ms, fraction, lost) = (report.rtt_ms, report.fraction_lost, report.packets_lost);
+    let loss = match (report.sent, adapt.loss.lock()) {
+        (Some(sent), Ok(mut meter)) => {
+            meter.update(crate::adapt::loss::Counts { sent, resent: report.resent, lost, fraction })
+        }
+        _ => fraction,
+    };
+    let m = &adapt.metrics;
+    if let Some(r) = rtt_ms {
+        m.rtt_ms.set(r);
+    }
+    if let Some(t) = report.twcc {
+        m.received_kbps.set(t.recv_kbps.round() as i64);
+    }
+    if let Some(t) = report.candidate {
+        m.candidate.clear();
+        m.candidate.get_or_create(&crate::metrics::label("type", t)).set(1);
+    }
+    let Some(loss) = loss else { return }; // No receiver report yet.
+    m.loss.set(loss);
+    let sent_kbps = adapt.sent.lock().ok().map(|mut last| {
+        let bytes = m.bytes.get();
+        let secs = now.duration_since(last.0).as_secs_f64().max(0.001);
+        let kbps = bytes.saturating_sub(last.1) as f64 * 8.0 / 1000.0 / secs;
+        *last = (now, bytes);
+        kbps
+    });
+    let (before, d, at_ceiling) = match adapt.controller.lock() {
+        Ok(mut c) => {
+            let before = c.decision();
+            let d = c.update(crate::adapt::bitrate::Feedback { loss, rtt_ms, sent_kbps, twcc: report.twcc });
+            (before, d, c.at_ceiling())
+        }
+        Err(_) => return,
+    };
+    tracing::debug!(
+        loss,
+        ?fraction,
+        ?lost,
+        ?rtt_ms,
+        ?sent_kbps,
+        sent = report.sent,
+        resent = report.resent,
+        twcc = ?report.twcc,
+        estimate_kbps = d.estimate_kbps,
+        target_kbps = d.target_kbps,
+        quality = d.quality.name(),
+        "path feedback"
+    );
+    adapt.apply(Applied { before, d, at_ceiling, sent_kbps, loss, rtt_ms, now });
+    // On a lossy path a packet that retransmission could not save leaves the picture broken
+    // until a keyframe, and the browser's own request for one (PLI) comes late: without periodic
+    // keyframes, 1 % loss on 6 Mbit/s took the viewer from 57 to 17 decoded frames a second. One
+    // a second while loss lasts heals that; a clean path still gets none.
+    if adapt.keyframes_on_demand
+        && loss > 0.0
+        && let Some(enc) = adapt.pipeline.upgrade().and_then(|p| p.by_name(crate::media::encoder::NAME))
+    {
+        enc.send_event(gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build());
+    }
+}
+
+/// A decision and what it was made from, to be applied.
+struct Applied {
+    before: crate::adapt::bitrate::Decision,
+    d: crate::adapt::bitrate::Decision,
+    at_ceiling: bool,
+    sent_kbps: Option<f64>,
+    loss: f64,
+    rtt_ms: Option<f64>,
+    now: std::time::Instant,
+}
+
+impl Follower {
+    /// The budgets, the pacer, the encoder and the picture follow decision `a.d`; the viewer's
+    /// overlay and the metrics show it.
+    fn apply(&self, a: Applied) {
+        let Applied { before, d, at_ceiling, sent_kbps, loss, rtt_ms, now } = a;
+        let m = &self.metrics;
+        if let Ok(mut r) = self.budgets.retransmissions.lock() {
             r.follow(d.target_kbps, rtt_ms.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)), now);
         }
-        adapt.last_path.remember(d.target_kbps, now);
-        if let Ok(mut f) = adapt.budgets.frames.lock() {
+        self.last_path.remember(d.target_kbps, now);
+        if let Ok(mut f) = self.budgets.frames.lock() {
             f.set_target(d.target_kbps, at_ceiling, now);
         }
         m.bitrate_kbps.set(i64::from(d.target_kbps));
         m.estimate_kbps.set(i64::from(d.estimate_kbps));
         m.quality.clear();
         m.quality.get_or_create(&crate::metrics::label("level", d.quality.name())).set(1);
-        adapt.desktop.send(&crate::link::protocol::ToViewer::Stats {
+        self.desktop.send(&crate::link::protocol::ToViewer::Stats {
             target: d.target_kbps,
             estimate: d.estimate_kbps,
             quality: d.quality.name(),
             loss,
             rtt: rtt_ms,
         });
-        let Some(pipeline) = adapt.pipeline.upgrade() else { return };
+        let Some(pipeline) = self.pipeline.upgrade() else { return };
         if let Some(pacer) =
             pipeline.by_name(pipeline::PACER).and_then(|p| p.downcast::<crate::media::pacer::VdiPacer>().ok())
         {
@@ -145,8 +205,8 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
         }
         if let Some(enc) = pipeline.by_name(crate::media::encoder::NAME) {
             let setting =
-                adapt.fit.lock().map_or(d.target_kbps, |mut f| f.setting(d.target_kbps, sent_kbps, at_ceiling));
-            let setting = match adapt.frames.lock() {
+                self.fit.lock().map_or(d.target_kbps, |mut f| f.setting(d.target_kbps, sent_kbps, at_ceiling));
+            let setting = match self.frames.lock() {
                 Ok(mut last) => {
                     let now = (m.frames.get(), m.frames_skipped.get());
                     let (encoded, skipped) = (now.0.saturating_sub(last.0), now.1.saturating_sub(last.1));
@@ -155,22 +215,13 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>) {
                 }
                 Err(_) => setting,
             };
-            adapt.encoder.set_bitrate(&enc, setting);
-            // On a lossy path a packet that retransmission could not save leaves the picture
-            // broken until a keyframe, and the browser's own request for one (PLI) comes late:
-            // without periodic keyframes, 1 % loss on 6 Mbit/s took the viewer from 57 to 17
-            // decoded frames a second. One a second while loss lasts heals that; a clean path
-            // still gets none.
-            if adapt.keyframes_on_demand && loss > 0.0 {
-                enc.send_event(gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build());
-            }
+            self.encoder.set_bitrate(&enc, setting);
         }
         if d.quality != before.quality {
             tracing::info!(quality = d.quality.name(), estimate_kbps = d.estimate_kbps, "picture adapted to the path");
-            pipeline::apply_quality(&pipeline, d.quality, adapt.fps);
+            pipeline::apply_quality(&pipeline, d.quality, self.fps);
         }
-    });
-    webrtc.emit_by_name::<()>("get-stats", &[&None::<gst::Pad>, &promise]);
+    }
 }
 
 impl Follower {
@@ -208,7 +259,9 @@ pub fn start(webrtc: &gst::Element, bus: gst::Bus, follower: Follower, tx: mpsc:
     let adapt = Arc::new(follower);
     tokio::spawn(async move {
         let mut messages = bus.stream();
-        let mut stats = tokio::time::interval(Duration::from_secs(1));
+        // Twice a second: the decision, and half a second later the check for a queue.
+        let mut stats = tokio::time::interval(Duration::from_millis(500));
+        let mut poll = Poll::Check;
         loop {
             tokio::select! {
                 msg = messages.next() => {
@@ -222,7 +275,8 @@ pub fn start(webrtc: &gst::Element, bus: gst::Bus, follower: Follower, tx: mpsc:
                 }
                 _ = stats.tick() => {
                     let Some(webrtc) = weak.upgrade() else { break };
-                    poll_stats(&webrtc, adapt.clone());
+                    poll = if poll == Poll::Decide { Poll::Check } else { Poll::Decide };
+                    poll_stats(&webrtc, adapt.clone(), poll);
                 }
             }
         }

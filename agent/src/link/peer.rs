@@ -142,8 +142,14 @@ impl Drop for Peer {
 /// Lost video packets are asked for again (NACK) and resent (RTX): on a path with random loss a
 /// missing packet otherwise costs a frozen picture until the next keyframe. Resent only as
 /// `budget` allows (see [`crate::adapt::retransmit`]): the viewer's requests reach webrtcbin's
-/// retransmitter as upstream events, and those refused are dropped on its source pad.
-pub fn retransmit(webrtc: &gst::Element, budget: Arc<Mutex<Retransmissions>>, metrics: Arc<Metrics>) {
+/// retransmitter as upstream events, and those refused are dropped on its source pad. A refusal
+/// asks the encoder `enc` for a keyframe (as often as the budget says), which repairs the picture.
+pub fn retransmit(
+    webrtc: &gst::Element,
+    enc: Option<&gst::Element>,
+    budget: Arc<Mutex<Retransmissions>>,
+    metrics: Arc<Metrics>,
+) {
     for pad in webrtc.sink_pads() {
         let is_video = pad
             .peer()
@@ -157,11 +163,12 @@ pub fn retransmit(webrtc: &gst::Element, budget: Arc<Mutex<Retransmissions>>, me
         }
     }
     let Some(bin) = webrtc.downcast_ref::<gst::Bin>() else { return };
+    let enc = enc.map(|e| e.downgrade());
     // The retransmitter is made once the browser's answer is applied, deep inside webrtcbin.
     bin.connect_deep_element_added(move |_, _, element| {
         let is_rtx = element.factory().is_some_and(|f| f.name() == "rtprtxsend");
         let Some(src) = element.static_pad("src").filter(|_| is_rtx) else { return };
-        let (budget, metrics) = (budget.clone(), metrics.clone());
+        let (budget, metrics, enc) = (budget.clone(), metrics.clone(), enc.clone());
         src.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
             let seq = match &info.data {
                 Some(gst::PadProbeData::Event(e)) => e
@@ -171,8 +178,16 @@ pub fn retransmit(webrtc: &gst::Element, budget: Arc<Mutex<Retransmissions>>, me
                 _ => None,
             };
             let Some(seq) = seq else { return gst::PadProbeReturn::Ok };
-            let verdict = budget.lock().map_or(Verdict::Resend, |mut b| b.request(seq as u16, Instant::now()));
+            let now = Instant::now();
+            let (verdict, repair) = budget.lock().map_or((Verdict::Resend, false), |mut b| {
+                let v = b.request(seq as u16, now);
+                (v, v == Verdict::OverBudget && b.repair(now))
+            });
             metrics.retransmission_request(verdict);
+            if let Some(enc) = enc.as_ref().and_then(|e| e.upgrade()).filter(|_| repair) {
+                metrics.repair_keyframes.inc();
+                enc.send_event(gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build());
+            }
             match verdict {
                 Verdict::Resend => gst::PadProbeReturn::Ok,
                 _ => gst::PadProbeReturn::Drop,
