@@ -259,13 +259,15 @@ fn lost_packets_are_resent_within_the_budget() {
     let resent = rtx_packets();
     wait_until("requests are refused", Duration::from_secs(10), || answer("over_budget") >= 5);
     assert!(rtx_packets() <= resent + 1, "at most the one packet the budget still held: {resent} → {}", rtx_packets());
-    // The refusals asked for keyframes, and the encoder made them; not one per refusal.
+    // The refusals asked for keyframes, and the encoder made them: one per refusal at most, and
+    // no more often than REPAIR_EVERY (how many refusals fall within one depends on the stream's
+    // packet rate, so the unit tests count that).
     wait_until("refusals bring keyframes", Duration::from_secs(10), || {
         metrics.repair_keyframes.get() >= 2 && metrics.keyframes.get() >= keyframes + 2
     });
     let (asked, refused) = (metrics.repair_keyframes.get(), answer("over_budget"));
     let most = 2 + cut_at.elapsed().as_millis() as u64 / vdi_agent::adapt::retransmit::REPAIR_EVERY.as_millis() as u64;
-    assert!(asked < refused && asked <= most, "{asked} keyframes asked for {refused} refusals");
+    assert!(asked <= refused && asked <= most, "{asked} keyframes asked for {refused} refusals");
 }
 
 /// set-remote-description replies with an empty structure (or none).

@@ -2,7 +2,8 @@
 //! Congestion Control, on two signals read every second (`stats`):
 //! - what arrived, where the browser answers transport-wide congestion control (TWCC): more
 //!   than a tenth sent but not received, or arrivals drifting later by over 2 ms, is a queue, and
-//!   the estimate goes to 90 % of what arrived (so does loss above 10 %); while arrivals keep
+//!   the estimate goes to 90 % of what arrived (so does loss above 10 %), also half a second
+//!   after a decision (`Controller::check`); while arrivals keep
 //!   pace it climbs 20 % a second near the last congestion, elsewhere 20 % then 40 % (see
 //!   `Delay`). (`rtpgccbwe` was not used: it paces every packet at its estimate, a frame of
 //!   latency at 1080p.)
@@ -25,7 +26,8 @@
 //!     second of 2–10 % loss pauses that ramp, a cut restarts it, and the careful seconds count
 //!     towards it;
 //!   - otherwise hold; and hold for the interval after any decrease, whose reports still describe
-//!     (and whose retransmissions still repair) what was sent before it.
+//!     (and whose retransmissions still repair) what was sent before it, unless its
+//!     transport-wide feedback still shows a queue that the cut fell short of (`short_cut`).
 //!
 //! The encoder target follows the estimate within `[min, max]`. Below `min` the stream keeps its
 //! quality per frame and sends fewer of them: first half the frame rate, then (below `min / 2`)
