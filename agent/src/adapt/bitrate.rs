@@ -225,18 +225,12 @@ impl Controller {
         if held && !(delay == Some(Delay::Queue) && arrived.is_some_and(|recv| self.short_cut(recv))) {
             self.clean_streak = 0;
         } else if arrived.is_some() {
-            self.last_congestion = basis;
-            self.estimate = basis * 0.9;
-            self.just_decreased = true;
+            self.cut(basis, 0.9);
         } else if loss > CUT_LOSS {
-            self.last_congestion = basis;
-            self.estimate = basis * (1.0 - loss.min(0.6) / 2.0);
-            self.just_decreased = true;
+            self.cut(basis, 1.0 - loss.min(0.6) / 2.0);
         } else if queueing && self.queue_cuts < 2 {
             self.queue_cuts += 1;
-            self.last_congestion = basis;
-            self.estimate = basis * 0.85;
-            self.just_decreased = true;
+            self.cut(basis, 0.85);
         } else if clean && delay == Some(Delay::Clear) {
             // Arrivals keep pace with sending and no queue grows: the climb can be bold, because
             // the first queue shows here a second before it would overflow. Near the last
@@ -272,12 +266,18 @@ impl Controller {
         if self.just_decreased && !self.short_cut(recv) {
             return None;
         }
-        let basis = self.estimate.min(recv);
-        self.last_congestion = basis;
-        self.estimate = (basis * 0.9).clamp(self.min / 8.0, self.max);
-        self.just_decreased = true;
+        self.cut(self.estimate.min(recv), 0.9);
+        self.estimate = self.estimate.clamp(self.min / 8.0, self.max);
         self.quality = self.next_quality();
         Some(self.decision())
+    }
+
+    /// Congestion showed while `basis` kbit/s was carried: that is remembered as the path's
+    /// limit, the estimate goes to `factor` of it, and the next interval is held.
+    fn cut(&mut self, basis: f64, factor: f64) {
+        self.last_congestion = basis;
+        self.estimate = basis * factor;
+        self.just_decreased = true;
     }
 
     /// Whether the last cut fell short of the path, read from a window of transport-wide

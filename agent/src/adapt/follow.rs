@@ -158,7 +158,7 @@ fn decide(adapt: &Follower, report: crate::adapt::stats::PathReport, now: std::t
         && loss > 0.0
         && let Some(enc) = adapt.pipeline.upgrade().and_then(|p| p.by_name(crate::media::encoder::NAME))
     {
-        enc.send_event(gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build());
+        crate::media::encoder::force_keyframe(&enc);
     }
 }
 

@@ -186,7 +186,7 @@ pub fn retransmit(
             metrics.retransmission_request(verdict);
             if let Some(enc) = enc.as_ref().and_then(|e| e.upgrade()).filter(|_| repair) {
                 metrics.repair_keyframes.inc();
-                enc.send_event(gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build());
+                crate::media::encoder::force_keyframe(&enc);
             }
             match verdict {
                 Verdict::Resend => gst::PadProbeReturn::Ok,

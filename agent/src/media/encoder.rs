@@ -89,6 +89,11 @@ impl Codec {
     }
 }
 
+/// Asks the encoder element `enc` for a keyframe (with its headers) at the next frame.
+pub fn force_keyframe(enc: &gst::Element) {
+    enc.send_event(gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build());
+}
+
 impl Encoder {
     /// The GStreamer element name.
     pub fn element(self) -> &'static str {
