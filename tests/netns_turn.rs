@@ -122,6 +122,10 @@ fn agent(t: &Topology, display: &str, protocol: &str) -> Logged {
 }
 
 fn agent_with_codecs(t: &Topology, display: &str, protocol: &str, codecs: &str) -> Logged {
+    agent_logging(t, display, protocol, codecs, "info")
+}
+
+fn agent_logging(t: &Topology, display: &str, protocol: &str, codecs: &str, log: &str) -> Logged {
     let mut cmd = t.exec("pod", &bin("vdi-agent"));
     cmd.args(["--addr", "0.0.0.0", "--port", "8080"])
         .env("DISPLAY", display)
@@ -132,7 +136,7 @@ fn agent_with_codecs(t: &Topology, display: &str, protocol: &str, codecs: &str) 
         .env("SELKIES_TURN_PORT", "3478")
         .env("SELKIES_TURN_PROTOCOL", protocol)
         .env("SELKIES_TURN_SHARED_SECRET", SECRET)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", log)
         .env("NO_COLOR", "1")
         .env_remove("PULSE_SERVER");
     let proc = Logged::spawn(&mut cmd);
@@ -239,7 +243,8 @@ fn network_session(
     let _turn = coturn(t);
     let mut painter =
         Logged::spawn(Command::new(env!("CARGO_BIN_EXE_vdi-test-painter")).arg("--motion").env("DISPLAY", &x.display));
-    let agent = agent_with_codecs(t, &x.display, "udp", codecs);
+    // The controller's reasoning twice a second, kept with the bench's figures.
+    let agent = agent_logging(t, &x.display, "udp", codecs, "info,vdi_agent::adapt=debug");
     let opts = serde_json::json!({
         "url": "http://10.99.1.2:8080/?relay=1", "user": "user", "password": PASSWORD, "timeoutMs": 20000,
         "network": { "screenWidth": 1280, "maxMs": 120000 },
@@ -248,6 +253,7 @@ fn network_session(
         (step == "sample").then(|| phase(unix_ms(), line)).flatten()
     });
     painter.terminate(Duration::from_secs(2));
+    let _ = std::fs::write(bench_dir().join("agent.log"), agent.log());
     assert!(ok, "{out}\n{}", agent.log());
     let samples = steps(&out, "sample");
     assert!(samples.len() > 4, "{out}");
