@@ -190,7 +190,12 @@ pub fn retransmit(
             }
             match verdict {
                 Verdict::Resend => gst::PadProbeReturn::Ok,
-                _ => gst::PadProbeReturn::Drop,
+                // Answered here, and consumed: GStreamer 1.22 unreferences an upstream event
+                // dropped by a probe twice (a CRITICAL per refusal; fixed in 1.24.8).
+                _ => {
+                    info.data = None;
+                    gst::PadProbeReturn::Handled
+                }
             }
         });
     });
