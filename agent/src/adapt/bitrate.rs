@@ -342,8 +342,9 @@ impl Default for EncoderFit {
 }
 
 impl EncoderFit {
-    /// The setting for `target_kbps`, given what was sent under the previous setting;
-    /// `at_ceiling` when the target is the session's maximum.
+    /// The setting for `target_kbps`, given what was sent under the previous setting (`None`
+    /// when that interval says nothing of the encoder, e.g. frames were skipped and the frame
+    /// budget decided what was sent); `at_ceiling` when the target is the session's maximum.
     pub fn setting(&mut self, target_kbps: u32, sent_kbps: Option<f64>, at_ceiling: bool) -> u32 {
         if let (Some(sent), Some(previous)) = (sent_kbps, self.setting)
             && sent.is_finite()

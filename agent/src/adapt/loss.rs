@@ -55,9 +55,9 @@ impl LossMeter {
         };
         // A count that has not moved while packets were sent is the report already read at the
         // previous poll (or a new one that saw no loss): its fraction covers time before that
-        // poll and was counted then. Read again, one severe report cut the rate twice; after a
-        // widened link that cut (12 → 3.6 Mbit/s on a report from before the widening) delayed
-        // the climb past 10 Mbit/s by 2 s (scripts/bench-network: in most runs of both codecs).
+        // poll and was counted then. Read again, one severe report cut the rate twice: one
+        // second after a link widened, 5.0 → 3.6 Mbit/s on a report from before the widening,
+        // which delayed the climb past 10 Mbit/s by 2 s (scripts/bench-network's agent log).
         let fraction = fraction.filter(|_| !(now.lost.is_some() && now.lost == prev.lost));
         let reported = match (counted, fraction) {
             (Some(c), Some(f)) if c.max(f) > crate::adapt::bitrate::CUT_LOSS => Some(c.max(f)),
