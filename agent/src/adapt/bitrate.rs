@@ -10,7 +10,8 @@
 //! - what was lost (see `loss`) and the round-trip time, for browsers without TWCC and as the
 //!   second signal:
 //!   - loss above 10 %: decrease multiplicatively by half the loss, at most by 30 %
-//!     (`estimate *= 1 - min(loss, 0.6)/2`);
+//!     (`estimate *= 1 - min(loss, 0.6)/2`); where the viewer answers TWCC, only when its latest
+//!     window agrees (lost over 10 % or shows a queue), since a report can describe the past;
 //!   - loss of 2 to 10 % with the RTT more than 1.5× plus 20 ms above the lowest seen (a queue is
 //!     building and overflowing): `estimate *= 0.85`, at most twice per episode. The RTT alone is
 //!     no signal: behind TURN, webrtcbin's RTT from receiver reports was seen to stay at 30–90 ms for
