@@ -118,13 +118,10 @@ fn coturn(t: &Topology) -> Logged {
 }
 
 fn agent(t: &Topology, display: &str, protocol: &str) -> Logged {
-    agent_with_codecs(t, display, protocol, "h264,vp8,vp9")
+    agent_logging(t, display, protocol, "h264,vp8,vp9", "info")
 }
 
-fn agent_with_codecs(t: &Topology, display: &str, protocol: &str, codecs: &str) -> Logged {
-    agent_logging(t, display, protocol, codecs, "info")
-}
-
+/// An agent offering `codecs`, logging at `log` (a `RUST_LOG` filter).
 fn agent_logging(t: &Topology, display: &str, protocol: &str, codecs: &str, log: &str) -> Logged {
     let mut cmd = t.exec("pod", &bin("vdi-agent"));
     cmd.args(["--addr", "0.0.0.0", "--port", "8080"])
