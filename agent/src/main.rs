@@ -129,13 +129,14 @@ async fn serve(agent: Arc<Agent>, addr: SocketAddr) -> anyhow::Result<()> {
     let ml = tokio::net::TcpListener::bind(agent.settings.metrics_listen).await?;
     tracing::info!(addr = %ml.local_addr()?, "serving metrics");
     let metrics = http::metrics_app(agent.clone());
-    tokio::spawn(async move { axum::serve(ml, metrics).with_graceful_shutdown(shutdown_signal()).await });
+    let (metrics_stop, stop) = (shutdown_signal(), shutdown_signal());
+    tokio::spawn(async move { axum::serve(ml, metrics).with_graceful_shutdown(metrics_stop).await });
     tracing::info!(addr = %listener.local_addr()?, "listening (HTTP)");
     let app = http::app(agent.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let shutdown_agent = agent.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            stop.await;
             tracing::info!("shutting down: closing the viewer's peer connection");
             shutdown_agent.stop_all("the desktop is shutting down");
         })
@@ -143,17 +144,24 @@ async fn serve(agent: Arc<Agent>, addr: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed by this call, not at the first poll:
+/// a SIGTERM that comes just after "listening" (a Pod stopped as it starts) is then a clean
+/// shutdown instead of the default action, death by the signal.
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn first(signal: Option<Signal>) {
+        match signal {
+            Some(mut s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending().await,
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = term => {},
+    }
+    let (term, int) = (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok());
+    async move {
+        tokio::select! {
+            () = first(term) => {},
+            () = first(int) => {},
+        }
     }
 }

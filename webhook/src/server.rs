@@ -138,19 +138,25 @@ pub async fn serve_plain(listener: TcpListener, app: Router, shutdown: impl Futu
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed by this call, not at the first poll:
+/// a SIGTERM that comes just after "listening" (a Pod stopped as it starts) is then a clean
+/// shutdown instead of the default action, death by the signal.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn first(signal: Option<Signal>) {
+        match signal {
+            Some(mut s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending().await,
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = term => {},
+    }
+    let (term, int) = (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok());
+    async move {
+        tokio::select! {
+            () = first(term) => {},
+            () = first(int) => {},
+        }
     }
 }
 

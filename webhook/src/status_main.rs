@@ -55,15 +55,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let metrics = Arc::new(StatusMetrics::new());
     let listener =
         tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
+    let (metrics_stop, stop) = (server::shutdown_signal(), server::shutdown_signal());
     tracing::info!(addr = %listener.local_addr()?, "serving /healthz and /metrics");
     let m = metrics.clone();
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(move || async move { m.encode() }));
-    tokio::spawn(server::serve_plain(listener, app, server::shutdown_signal()));
+    tokio::spawn(server::serve_plain(listener, app, metrics_stop));
     tokio::select! {
         r = writer::run(client, metrics) => r.context("status writer"),
-        () = server::shutdown_signal() => {
+        () = stop => {
             tracing::info!("stopping");
             Ok(())
         }
