@@ -173,6 +173,13 @@ impl Controller {
         self.decision().target_kbps >= self.max.round() as u32
     }
 
+    /// Whether no congestion is remembered: none showed yet, or a clean interval since has
+    /// carried more than when the last one showed (the path widened). Not in the interval after
+    /// a cut.
+    pub fn open(&self) -> bool {
+        self.last_congestion == 0.0 && !self.just_decreased
+    }
+
     /// Applies one interval's feedback.
     pub fn update(&mut self, fb: Feedback) -> Decision {
         let loss = if fb.loss.is_finite() { fb.loss.clamp(0.0, 1.0) } else { 0.0 };
@@ -318,22 +325,24 @@ impl Controller {
 /// - above 1 the setting is lowered by it: libvpx on a busy desktop sent a quarter more than asked
 ///   (8.9 Mbit/s for 7.2), which on a narrow link is loss the controller cannot cut away;
 /// - below 1 (x264 sends about 85 % of its setting) the setting is raised, by at most
-///   `1 / MOST_RAISE`, only while the target is the session's maximum: there the path has shown
-///   no congestion, and a viewer is owed the maximum (at 85 % a 12 Mbit/s ceiling delivered barely
-///   10). Below the ceiling a raise let a scene's bursts exceed a narrowed link and stall the
-///   picture (docs/bitrate-history.md); the first congestion takes the target off the ceiling,
-///   and the raise with it.
+///   `1 / MOST_RAISE`, only where the viewer is owed the whole target: at the session's maximum
+///   (at 85 % a 12 Mbit/s ceiling delivered barely 10), and once the path has carried more than
+///   at its last congestion (`Controller::open`: a widened path, where the climb is bold and
+///   what arrived lagged the target by 0.5–1.6 s, one or two decisions, without the raise). Near
+///   a remembered congestion a raise let a scene's bursts exceed a narrowed link and stall the
+///   picture (docs/bitrate-history.md); the next congestion takes the raise away.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncoderFit {
     /// Sent per asked, smoothed, at least 1: applied everywhere.
     overshoot: f64,
-    /// Sent per asked, smoothed, between `MOST_RAISE` and 1: applied at the ceiling. Kept apart
-    /// from `overshoot` so that below the ceiling a burst is met exactly as without it.
+    /// Sent per asked, smoothed, between `MOST_RAISE` and 1: applied where the viewer is owed the
+    /// target. Kept apart from `overshoot` so that elsewhere a burst is met exactly as without it.
     undershoot: f64,
     setting: Option<f64>,
 }
 
-/// The lowest sent-to-asked ratio compensated at the ceiling: x264's usual undershoot.
+/// The lowest sent-to-asked ratio compensated where the viewer is owed the target: x264's usual
+/// undershoot.
 pub const MOST_RAISE: f64 = 0.85;
 
 impl Default for EncoderFit {
@@ -345,8 +354,9 @@ impl Default for EncoderFit {
 impl EncoderFit {
     /// The setting for `target_kbps`, given what was sent under the previous setting (`None`
     /// when that interval says nothing of the encoder, e.g. frames were skipped and the frame
-    /// budget decided what was sent); `at_ceiling` when the target is the session's maximum.
-    pub fn setting(&mut self, target_kbps: u32, sent_kbps: Option<f64>, at_ceiling: bool) -> u32 {
+    /// budget decided what was sent); `owed` when the viewer is owed the whole target (see the
+    /// type's doc).
+    pub fn setting(&mut self, target_kbps: u32, sent_kbps: Option<f64>, owed: bool) -> u32 {
         if let (Some(sent), Some(previous)) = (sent_kbps, self.setting)
             && sent.is_finite()
             && sent >= previous / 2.0
@@ -355,7 +365,7 @@ impl EncoderFit {
             self.overshoot = (0.5 * self.overshoot + 0.5 * ratio).clamp(1.0, 2.0);
             self.undershoot = (0.5 * self.undershoot + 0.5 * ratio).clamp(MOST_RAISE, 1.0);
         }
-        let factor = if at_ceiling && self.overshoot <= 1.0 { self.undershoot } else { self.overshoot };
+        let factor = if owed && self.overshoot <= 1.0 { self.undershoot } else { self.overshoot };
         let setting = f64::from(target_kbps) / factor;
         self.setting = Some(setting);
         setting.round().max(1.0) as u32
@@ -635,7 +645,21 @@ mod tests {
     }
 
     #[test]
-    fn an_encoder_that_overshoots_is_asked_for_less_and_one_that_undershoots_only_at_the_ceiling() {
+    fn the_path_is_open_until_it_congests_and_again_once_it_carries_more() {
+        let mut c = Controller::new(4000, 20_000, 8000);
+        assert!(c.open(), "no congestion yet");
+        c.update(twcc(7800.0, 5200.0, 3.0)); // a queue: 5200 carried
+        assert!(!c.open(), "the interval after a cut");
+        c.update(twcc(4000.0, 4000.0, 0.0)); // held
+        assert!(!c.open(), "5200 remembered");
+        c.update(twcc(5000.0, 5000.0, 0.0));
+        assert!(!c.open(), "5000 carried is not more than 5200");
+        c.update(twcc(5600.0, 5600.0, 0.0));
+        assert!(c.open(), "5600 carried cleanly: the path widened");
+    }
+
+    #[test]
+    fn an_encoder_that_overshoots_is_asked_for_less_and_one_that_undershoots_only_where_owed() {
         let mut vpx = EncoderFit::default();
         let mut last = vpx.setting(5000, None, false);
         assert_eq!(last, 5000);
@@ -646,8 +670,9 @@ mod tests {
         assert!((3900..=4100).contains(&last), "{last}");
         // At the ceiling too: the maximum is the most the viewer gets.
         assert!(vpx.setting(12_000, Some(1.25 * f64::from(last)), true) < 10_000);
-        // x264 sends 85 % of its setting: left alone below the ceiling (a raise there overshoots a
-        // narrowed link), raised at the ceiling until what it sends is the maximum.
+        // x264 sends 85 % of its setting: left alone near a remembered congestion (a raise there
+        // overshoots a narrowed link), raised where owed (the ceiling, or a path that opened)
+        // until what it sends is the target.
         let mut x264 = EncoderFit::default();
         let mut last = x264.setting(8000, None, false);
         for _ in 0..8 {
@@ -659,7 +684,7 @@ mod tests {
         }
         let sent = 0.85 * f64::from(last);
         assert!((11_800.0..=12_010.0).contains(&sent), "{last} sends {sent}");
-        // Off the ceiling (a congestion), the raise goes at once.
+        // Not owed any more (a congestion), the raise goes at once.
         assert_eq!(x264.setting(9000, Some(sent), false), 9000);
         // An encoder far under its setting on a calm desktop is not raised without bound.
         let mut calm = EncoderFit::default();

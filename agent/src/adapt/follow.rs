@@ -40,6 +40,8 @@ pub struct Follower {
     last_path: Arc<crate::adapt::resume::LastPath>,
     /// Frames encoded and skipped counted at the previous poll.
     frames: Mutex<(u64, u64)>,
+    /// When libvpx's debt is written off.
+    write_off: Mutex<crate::adapt::debt::WriteOff>,
 }
 
 /// What the viewer's stream may spend, shared with the probes that enforce it: the encoder's
@@ -88,10 +90,11 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>, poll: Poll) {
                 let before = c.decision();
                 let Some(d) = c.check(report.twcc) else { return };
                 let at_ceiling = c.at_ceiling();
+                let open = c.open();
                 drop(c);
                 tracing::debug!(twcc = ?report.twcc, estimate_kbps = d.estimate_kbps, "queue between decisions");
                 let loss = adapt.metrics.loss.get();
-                adapt.apply(Applied { before, d, at_ceiling, sent_kbps: None, loss, rtt_ms: report.rtt_ms, now });
+                adapt.apply(Applied { before, d, at_ceiling, open, sent_kbps: None, loss, rtt_ms: report.rtt_ms, now });
             }
         }
     });
@@ -127,11 +130,11 @@ fn decide(adapt: &Follower, report: crate::adapt::stats::PathReport, now: std::t
         *last = (now, bytes);
         kbps
     });
-    let (before, d, at_ceiling) = match adapt.controller.lock() {
+    let (before, d, at_ceiling, open) = match adapt.controller.lock() {
         Ok(mut c) => {
             let before = c.decision();
             let d = c.update(crate::adapt::bitrate::Feedback { loss, rtt_ms, sent_kbps, twcc: report.twcc });
-            (before, d, c.at_ceiling())
+            (before, d, c.at_ceiling(), c.open())
         }
         Err(_) => return,
     };
@@ -149,7 +152,7 @@ fn decide(adapt: &Follower, report: crate::adapt::stats::PathReport, now: std::t
         quality = d.quality.name(),
         "path feedback"
     );
-    adapt.apply(Applied { before, d, at_ceiling, sent_kbps, loss, rtt_ms, now });
+    adapt.apply(Applied { before, d, at_ceiling, open, sent_kbps, loss, rtt_ms, now });
     // On a lossy path a packet that retransmission could not save leaves the picture broken
     // until a keyframe, and the browser's own request for one (PLI) comes late: without periodic
     // keyframes, 1 % loss on 6 Mbit/s took the viewer from 57 to 17 decoded frames a second. One
@@ -167,6 +170,7 @@ struct Applied {
     before: crate::adapt::bitrate::Decision,
     d: crate::adapt::bitrate::Decision,
     at_ceiling: bool,
+    open: bool,
     sent_kbps: Option<f64>,
     loss: f64,
     rtt_ms: Option<f64>,
@@ -177,7 +181,8 @@ impl Follower {
     /// The budgets, the pacer, the encoder and the picture follow decision `a.d`; the viewer's
     /// overlay and the metrics show it.
     fn apply(&self, a: Applied) {
-        let Applied { before, d, at_ceiling, sent_kbps, loss, rtt_ms, now } = a;
+        let Applied { before, d, at_ceiling, open, sent_kbps, loss, rtt_ms, now } = a;
+        let owed = at_ceiling || open;
         let m = &self.metrics;
         if let Ok(mut r) = self.budgets.retransmissions.lock() {
             r.follow(d.target_kbps, rtt_ms.map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)), now);
@@ -204,19 +209,27 @@ impl Follower {
             pacer.set_target(d.target_kbps);
         }
         if let Some(enc) = pipeline.by_name(crate::media::encoder::NAME) {
+            let mut write_off = false;
             let setting = match self.frames.lock() {
                 Ok(mut last) => {
-                    let now = (m.frames.get(), m.frames_skipped.get());
-                    let (encoded, skipped) = (now.0.saturating_sub(last.0), now.1.saturating_sub(last.1));
-                    *last = now;
+                    let counts = (m.frames.get(), m.frames_skipped.get());
+                    let (encoded, skipped) = (counts.0.saturating_sub(last.0), counts.1.saturating_sub(last.1));
+                    *last = counts;
                     // While frames are skipped the frame budget, not the setting, decides what is
                     // sent: such an interval says nothing of how the encoder meets its setting.
                     // (libvpx at its coarsest quantizer read as 1.6 times over, and after the link
                     // widened its setting stayed at 60 % of the target for seconds.)
                     let fit = self.fit.lock().map_or(d.target_kbps, |mut f| {
-                        f.setting(d.target_kbps, sent_kbps.filter(|_| skipped == 0), at_ceiling)
+                        f.setting(d.target_kbps, sent_kbps.filter(|_| skipped == 0), owed)
                     });
                     let setting = crate::adapt::skip::encoder_setting(fit, encoded, skipped);
+                    // libvpx's VP8 debt from a narrow path is written off once the path opens,
+                    // after the new setting, so that the buffer restarts full at that setting.
+                    if self.encoder == Encoder::Vp8 {
+                        let previous = f64::from(self.encoder.setting_kbps(&enc));
+                        write_off =
+                            self.write_off.lock().is_ok_and(|mut w| w.due(open, skipped, sent_kbps, previous, now));
+                    }
                     tracing::debug!(
                         target_kbps = d.target_kbps,
                         fit_kbps = fit,
@@ -230,6 +243,10 @@ impl Follower {
                 Err(_) => d.target_kbps,
             };
             self.encoder.set_bitrate(&enc, setting);
+            if write_off && self.encoder.reset_rate_buffer(&enc, setting) {
+                tracing::debug!(?sent_kbps, setting_kbps = setting, "libvpx's debt written off");
+                m.debt_write_offs.inc();
+            }
         }
         if d.quality != before.quality {
             tracing::info!(quality = d.quality.name(), estimate_kbps = d.estimate_kbps, "picture adapted to the path");
@@ -262,6 +279,7 @@ impl Follower {
             budgets,
             last_path: agent.last_path.clone(),
             frames: Mutex::new((agent.metrics.frames.get(), agent.metrics.frames_skipped.get())),
+            write_off: Mutex::default(),
         }
     }
 }
