@@ -39,8 +39,6 @@ pub struct Metrics {
     pub frames_dropped: Counter,
     /// Frames not encoded because the encoder's output was over its target (`adapt::skip`).
     pub frames_skipped: Counter,
-    /// Times libvpx's rate-buffer debt was written off after the path opened (`adapt::debt`).
-    pub debt_write_offs: Counter,
     /// Last round-trip time in milliseconds, from RTCP.
     pub rtt_ms: Gauge<f64, AtomicU64>,
     /// Configured bitrate in kbit/s.
@@ -94,7 +92,6 @@ impl Metrics {
             retransmission_requests: Family::default(),
             frames_dropped: Counter::default(),
             frames_skipped: Counter::default(),
-            debt_write_offs: Counter::default(),
             rtt_ms: Gauge::default(),
             bitrate_kbps: Gauge::default(),
             estimate_kbps: Gauge::default(),
@@ -141,11 +138,6 @@ impl Metrics {
             "frames_skipped",
             "Captured frames not encoded because the encoder sent more than its target allows (an encoder at its coarsest quantizer)",
             m.frames_skipped.clone(),
-        );
-        registry.register(
-            "debt_write_offs",
-            "Times libvpx's rate-buffer debt, run up while frames were skipped, was written off once the path opened",
-            m.debt_write_offs.clone(),
         );
         registry.register("rtt_milliseconds", "Round-trip time to the viewer", m.rtt_ms.clone());
         registry.register(

@@ -40,8 +40,6 @@ pub struct Follower {
     last_path: Arc<crate::adapt::resume::LastPath>,
     /// Frames encoded and skipped counted at the previous poll.
     frames: Mutex<(u64, u64)>,
-    /// When libvpx's debt is written off.
-    write_off: Mutex<crate::adapt::debt::WriteOff>,
 }
 
 /// What the viewer's stream may spend, shared with the probes that enforce it: the encoder's
@@ -209,7 +207,6 @@ impl Follower {
             pacer.set_target(d.target_kbps);
         }
         if let Some(enc) = pipeline.by_name(crate::media::encoder::NAME) {
-            let mut write_off = false;
             let setting = match self.frames.lock() {
                 Ok(mut last) => {
                     let counts = (m.frames.get(), m.frames_skipped.get());
@@ -223,13 +220,6 @@ impl Follower {
                         f.setting(d.target_kbps, sent_kbps.filter(|_| skipped == 0), owed)
                     });
                     let setting = crate::adapt::skip::encoder_setting(fit, encoded, skipped);
-                    // libvpx's VP8 debt from a narrow path is written off once the path opens,
-                    // after the new setting, so that the buffer restarts full at that setting.
-                    if self.encoder == Encoder::Vp8 {
-                        let previous = f64::from(self.encoder.setting_kbps(&enc));
-                        write_off =
-                            self.write_off.lock().is_ok_and(|mut w| w.due(open, skipped, sent_kbps, previous, now));
-                    }
                     tracing::debug!(
                         target_kbps = d.target_kbps,
                         fit_kbps = fit,
@@ -243,10 +233,6 @@ impl Follower {
                 Err(_) => d.target_kbps,
             };
             self.encoder.set_bitrate(&enc, setting);
-            if write_off && self.encoder.reset_rate_buffer(&enc, setting) {
-                tracing::debug!(?sent_kbps, setting_kbps = setting, "libvpx's debt written off");
-                m.debt_write_offs.inc();
-            }
         }
         if d.quality != before.quality {
             tracing::info!(quality = d.quality.name(), estimate_kbps = d.estimate_kbps, "picture adapted to the path");
@@ -279,7 +265,6 @@ impl Follower {
             budgets,
             last_path: agent.last_path.clone(),
             frames: Mutex::new((agent.metrics.frames.get(), agent.metrics.frames_skipped.get())),
-            write_off: Mutex::default(),
         }
     }
 }

@@ -2,14 +2,12 @@
 //! measures what was lost per interval, [`bitrate`] decides the encoder's target and the
 //! picture's quality step, [`pacing`] moves capture's phase against the viewer's display, and
 //! [`retransmit`] decides which lost packets are resent, [`skip`] which captured frames are
-//! encoded (both with a [`bucket`]), [`debt`] when libvpx's rate-buffer debt from a narrow path
-//! is written off, and [`resume`] where a viewer who comes back starts.
+//! encoded (both with a [`bucket`]), and [`resume`] where a viewer who comes back starts.
 //! Each is driven by plain values in its unit tests; [`follow`] is where they meet GStreamer:
 //! every second it reads the stats and sets the encoder and the picture.
 
 pub mod bitrate;
 pub mod bucket;
-pub mod debt;
 pub mod follow;
 pub mod loss;
 pub mod pacing;
