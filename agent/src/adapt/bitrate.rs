@@ -328,7 +328,7 @@ impl Controller {
 ///   `1 / MOST_RAISE`, only where the viewer is owed the whole target: at the session's maximum
 ///   (at 85 % a 12 Mbit/s ceiling delivered barely 10), and once the path has carried more than
 ///   at its last congestion (`Controller::open`: a widened path, where the climb is bold and
-///   what arrived lagged the target by 0.5–1.6 s, one or two decisions, without the raise). Near
+///   what arrived lagged the target by 0.5–2.1 s, up to two decisions, without the raise). Near
 ///   a remembered congestion a raise let a scene's bursts exceed a narrowed link and stall the
 ///   picture (docs/bitrate-history.md); the next congestion takes the raise away.
 #[derive(Debug, Clone, PartialEq)]
