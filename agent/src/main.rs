@@ -129,7 +129,7 @@ async fn serve(agent: Arc<Agent>, addr: SocketAddr) -> anyhow::Result<()> {
     let ml = tokio::net::TcpListener::bind(agent.settings.metrics_listen).await?;
     tracing::info!(addr = %ml.local_addr()?, "serving metrics");
     let metrics = http::metrics_app(agent.clone());
-    let (metrics_stop, stop) = (shutdown_signal(), shutdown_signal());
+    let (metrics_stop, stop) = (vdi_process::shutdown_signal(), vdi_process::shutdown_signal());
     tokio::spawn(async move { axum::serve(ml, metrics).with_graceful_shutdown(metrics_stop).await });
     tracing::info!(addr = %listener.local_addr()?, "listening (HTTP)");
     let app = http::app(agent.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -142,26 +142,4 @@ async fn serve(agent: Arc<Agent>, addr: SocketAddr) -> anyhow::Result<()> {
         })
         .await?;
     Ok(())
-}
-
-/// Resolves on SIGTERM or SIGINT. The handlers are installed by this call, not at the first poll:
-/// a SIGTERM that comes just after "listening" (a Pod stopped as it starts) is then a clean
-/// shutdown instead of the default action, death by the signal.
-fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{Signal, SignalKind, signal};
-    async fn first(signal: Option<Signal>) {
-        match signal {
-            Some(mut s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    }
-    let (term, int) = (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok());
-    async move {
-        tokio::select! {
-            () = first(term) => {},
-            () = first(int) => {},
-        }
-    }
 }

@@ -127,7 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .workers
         .map_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get), usize::from);
     let workers = Workers::start(count).context("starting the worker threads")?;
-    let stop = server::shutdown_signal();
+    let stop = vdi_process::shutdown_signal();
     tracing::info!(%addr, workers = workers.len(), "listening (HTTPS)");
     server::serve_tls(listener, config, app(state), &workers, async move {
         stop.await;

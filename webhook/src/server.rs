@@ -138,28 +138,6 @@ pub async fn serve_plain(listener: TcpListener, app: Router, shutdown: impl Futu
     }
 }
 
-/// Resolves on SIGTERM or SIGINT. The handlers are installed by this call, not at the first poll:
-/// a SIGTERM that comes just after "listening" (a Pod stopped as it starts) is then a clean
-/// shutdown instead of the default action, death by the signal.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{Signal, SignalKind, signal};
-    async fn first(signal: Option<Signal>) {
-        match signal {
-            Some(mut s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    }
-    let (term, int) = (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok());
-    async move {
-        tokio::select! {
-            () = first(term) => {},
-            () = first(int) => {},
-        }
-    }
-}
-
 /// What a binary's `main` does around its work: logs (`RUST_LOG`, default info) to stderr, a
 /// single-threaded runtime, and the error with its context as the exit message.
 pub fn main_with(work: impl Future<Output = anyhow::Result<()>>) -> std::process::ExitCode {

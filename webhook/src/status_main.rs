@@ -55,7 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let metrics = Arc::new(StatusMetrics::new());
     let listener =
         tokio::net::TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
-    let (metrics_stop, stop) = (server::shutdown_signal(), server::shutdown_signal());
+    let (metrics_stop, stop) = (vdi_process::shutdown_signal(), vdi_process::shutdown_signal());
     tracing::info!(addr = %listener.local_addr()?, "serving /healthz and /metrics");
     let m = metrics.clone();
     let app = Router::new()
