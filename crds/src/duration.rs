@@ -48,7 +48,16 @@ impl FromStr for Duration {
         if s.is_empty() || s.starts_with(['+', '-']) {
             return Err(DurationError::Syntax(s.to_owned()));
         }
-        let nanos = go_parse_duration::parse_duration(s).map_err(|_| DurationError::Syntax(s.to_owned()))?;
+        // `go-parse-duration` 0.1.1 indexes characters by byte offset and panics on any other
+        // non-ASCII character (found by the webhook's fuzz test: `"0\u{a980}"` in a session's
+        // spec panicked the review and dropped the API server's call; `vdi-render` would have
+        // panicked on the file). Go's only non-ASCII units are the two spellings of `µs`, so
+        // they become `us`, and anything else outside ASCII is refused before the port sees it.
+        let ascii = s.replace(['\u{b5}', '\u{3bc}'], "u");
+        if !ascii.is_ascii() {
+            return Err(DurationError::Syntax(s.to_owned()));
+        }
+        let nanos = go_parse_duration::parse_duration(&ascii).map_err(|_| DurationError::Syntax(s.to_owned()))?;
         if nanos <= 0 {
             return Err(DurationError::NotPositive(s.to_owned()));
         }
@@ -118,7 +127,22 @@ mod tests {
         assert_eq!("0s".parse::<Duration>(), Err(DurationError::NotPositive("0s".into())));
     }
 
+    #[test]
+    fn non_ascii_is_refused_without_a_panic_and_both_micro_signs_are_go_s() {
+        assert_eq!(secs("1500000\u{b5}s"), Ok(2));
+        assert_eq!(secs("1500000\u{3bc}s"), Ok(2));
+        for bad in ["1\u{e9}", "1h\u{e9}", "\u{e9}h", "1\u{b5}", "1\u{b5}h", "1s\u{1f600}", "\u{660}s", "1\u{2003}s"] {
+            assert!(matches!(bad.parse::<Duration>(), Err(DurationError::Syntax(_))), "{bad:?}");
+        }
+    }
+
     proptest::proptest! {
+        /// Whatever a stranger writes is a duration or a syntax error, never a panic.
+        #[test]
+        fn any_text_parses_or_is_refused(text in "\\PC{0,12}") {
+            let _ = text.parse::<Duration>();
+        }
+
         #[test]
         fn hours_and_minutes_add_up(h in 0i64..200, m in 0i64..600) {
             let text = format!("{h}h{m}m");
