@@ -145,6 +145,13 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Whatever a stranger writes is a quantity or an error, never a panic (the duration
+        /// parser's dependency panicked on non-ASCII text; `kube_quantity` is asked the same).
+        #[test]
+        fn any_text_parses_or_is_refused(text in "[0-9.+-]{0,3}\\PC{0,10}") {
+            let _ = text.parse::<Quantity>();
+        }
+
         #[test]
         fn binary_suffix_round_trips(n in 1u32..100_000, suffix in proptest::sample::select(vec!["Ki", "Mi", "Gi", "Ti"])) {
             let q: Quantity = format!("{n}{suffix}").parse().expect("valid");
