@@ -50,8 +50,8 @@ impl FromStr for Duration {
         }
         // `go-parse-duration` 0.1.1 indexes characters by byte offset and panics on any other
         // non-ASCII character (found by the webhook's fuzz test: `"0\u{a980}"` in a session's
-        // spec panicked the review and dropped the API server's call; `vdi-render` would have
-        // panicked on the file). Go's only non-ASCII units are the two spellings of `µs`, so
+        // spec panicked the review and dropped the API server's call; `vdi-render` checks the
+        // schema's pattern first). Go's only non-ASCII units are the two spellings of `µs`, so
         // they become `us`, and anything else outside ASCII is refused before the port sees it.
         let ascii = s.replace(['\u{b5}', '\u{3bc}'], "u");
         if !ascii.is_ascii() {

@@ -659,6 +659,8 @@ async fn invalid_sessions_are_denied_with_a_clear_message() {
         (session("alice@example.com", "ubuntu-desktop", json!({"memory": "64Gi"}), None), "out of bounds"),
         (session("alice@example.com", "ubuntu-desktop", json!({"memory": "64Mi"}), None), "out of bounds"),
         (session("alice@example.com", "ubuntu-desktop", Value::Null, Some("200h")), "168h"),
+        // Non-ASCII once panicked the duration parser's dependency mid-review.
+        (session("alice@example.com", "ubuntu-desktop", Value::Null, Some("0\u{a980}h")), "is not a duration"),
     ];
     for (object, want) in cases {
         let msg = denial(&session_review("CREATE", object, Value::Null)).await;
