@@ -297,6 +297,13 @@ fn agent_figure(r: &Row<'_>, key: &str) -> Option<f64> {
     r.s["agent"][key].as_f64()
 }
 
+fn median_capacity(rows: &[Row<'_>], from: u64, to: u64) -> Option<f64> {
+    let mut v: Vec<f64> =
+        rows.iter().filter(|r| r.at >= from && r.at <= to).filter_map(|r| agent_figure(r, "capacity")).collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
 fn latencies<'a>(rows: impl Iterator<Item = &'a Row<'a>>) -> Vec<f64> {
     let mut all: Vec<f64> =
         rows.flat_map(|r| r.s["g2g"].as_array().into_iter().flatten().filter_map(|v| v.as_f64())).collect();
@@ -371,6 +378,17 @@ fn narrowing_link(codecs: &str) {
         figures.received_above_link_ms.is_some(),
         "the received rate did not recover above the narrowed link: {summary}"
     );
+    // The overlay's capacity, read from how each frame's packets arrived: the link's rate, the
+    // narrowed one's (6 Mbit/s, whose shaper lets a couple of packets through at once) and then
+    // the widened one's (20).
+    assert!(
+        figures.narrowed_capacity_kbps.is_some_and(|c| (4000.0..=9000.0).contains(&c)),
+        "the frames' trains did not read the narrowed link: {summary}"
+    );
+    assert!(
+        figures.widened_capacity_kbps.is_some_and(|c| c >= 13_000.0),
+        "the frames' trains did not read the widened link: {summary}"
+    );
 }
 
 /// What one degraded-link run measured, in ms after the link narrowed or widened.
@@ -396,6 +414,10 @@ struct LinkFigures {
     narrowed_plis: f64,
     narrowed_nacks: f64,
     narrowed_keyframes: f64,
+    /// The path's capacity the agent read from its frames' trains (median of its readings), from
+    /// 3 s after narrowing until widening, and from 3 s after widening.
+    narrowed_capacity_kbps: Option<f64>,
+    widened_capacity_kbps: Option<f64>,
 }
 
 impl LinkFigures {
@@ -428,6 +450,8 @@ impl LinkFigures {
             narrowed_plis: narrow.iter().map(|r| r.plis).sum(),
             narrowed_nacks: narrow.iter().map(|r| r.nacks).sum(),
             narrowed_keyframes: narrow.iter().map(|r| r.keyframes).sum(),
+            narrowed_capacity_kbps: median_capacity(rows, narrowed + 3000, widened),
+            widened_capacity_kbps: median_capacity(rows, widened + 3000, u64::MAX),
         }
     }
 

@@ -47,6 +47,8 @@ pub struct Metrics {
     pub estimate_kbps: Gauge<i64, AtomicI64>,
     /// What the viewer received, kbit/s, from its transport-wide feedback.
     pub received_kbps: Gauge<i64, AtomicI64>,
+    /// The path's capacity read from how each frame's packets arrived, kbit/s.
+    pub train_capacity_kbps: Gauge<i64, AtomicI64>,
     /// Picture reduction in use (1 for its level: full, half-rate, half-rate-half-size).
     pub quality: Family<Vec<(String, String)>, Gauge>,
     /// Fraction of packets the viewer reported lost in the last interval.
@@ -96,6 +98,7 @@ impl Metrics {
             bitrate_kbps: Gauge::default(),
             estimate_kbps: Gauge::default(),
             received_kbps: Gauge::default(),
+            train_capacity_kbps: Gauge::default(),
             quality: Family::default(),
             loss: Gauge::default(),
             candidate: Family::default(),
@@ -150,6 +153,11 @@ impl Metrics {
             "received_kbps",
             "What the viewer received in kbit/s, from its transport-wide congestion control feedback",
             m.received_kbps.clone(),
+        );
+        registry.register(
+            "train_capacity_kbps",
+            "The path's capacity in kbit/s, read from how each frame's packets arrived (median over the last second)",
+            m.train_capacity_kbps.clone(),
         );
         registry.register(
             "picture_quality",

@@ -212,6 +212,9 @@ fn start_pipeline(
     if let Some(enc) = &enc {
         adapt::skip::attach(enc, budgets.frames.clone(), agent.metrics.clone());
     }
+    if let Some(pad) = pipeline.by_name(pipeline::PACER).and_then(|p| p.static_pad("src")) {
+        adapt::trains::attach(&pad, budgets.capacity.clone());
+    }
     peer::configure_ice(&webrtc, s, turn);
     peer::negotiate(&webrtc, out.clone());
     pipeline.set_state(gst::State::Ready).map_err(|e| format!("cannot prepare the pipeline: {e}"))?;

@@ -1,5 +1,5 @@
 //! Adaptive bitrate from the viewer's feedback. A controller of our own, in the spirit of Google
-//! Congestion Control, on two signals read every second (`stats`):
+//! Congestion Control, on the signals read every second (`stats`, `trains`):
 //! - what arrived, where the browser answers transport-wide congestion control (TWCC): more
 //!   than a tenth sent but not received, or arrivals drifting later by over 2 ms, is a queue, and
 //!   the estimate goes to 90 % of what arrived (so does loss above 10 %), also half a second
@@ -7,6 +7,11 @@
 //!   pace it climbs 20 % a second near the last congestion, elsewhere 20 % then 40 % (see
 //!   `Delay`). (`rtpgccbwe` was not used: it paces every packet at its estimate, a frame of
 //!   latency at 1080p.)
+//! - the path's capacity, from how fast each frame's packets cross it (`trains`): trains at
+//!   1.5 times the last congestion's rate say the path widened, so that congestion is forgotten
+//!   without sending into it first; with none remembered, a clear interval jumps to 85 % of the
+//!   capacity (a widened 20 Mbit/s path: 6 → 12 Mbit/s in one decision). Trains that claim over
+//!   twice what a congested path carried, twice in a row, are set aside for a minute;
 //! - what was lost (see `loss`) and the round-trip time, for browsers without TWCC and as the
 //!   second signal:
 //!   - loss above 10 %: decrease multiplicatively by half the loss, at most by 30 %
@@ -48,6 +53,9 @@ pub struct Feedback {
     /// The viewer's transport-wide feedback (sent against received, the delay gradient), when
     /// its browser answered the TWCC extension.
     pub twcc: Option<crate::adapt::stats::Twcc>,
+    /// The path's capacity read from how each frame's packets arrived (`trains`), kbit/s, when
+    /// enough frames were read.
+    pub capacity_kbps: Option<f64>,
 }
 
 /// How much the picture is reduced to fit a narrow path.
@@ -108,7 +116,21 @@ pub struct Controller {
     queue_cuts: u32,
     last_congestion: f64,
     just_decreased: bool,
+    /// Intervals left during which the frames' trains are not believed.
+    distrust: u32,
+    /// Congestions in a row whose trains claimed far more than the path carried.
+    misled: u32,
 }
+
+/// Trains showing this many times the last congestion's rate mean the path widened.
+const WIDER: f64 = 1.5;
+/// Trains claiming this many times what a congested path carried are not of its bottleneck (the
+/// first window after a narrowing, partly from before it, read 1.4 times).
+const MISLEADING: f64 = 2.0;
+/// How far below the trains' capacity a jump lands.
+const JUMP: f64 = 0.85;
+/// How long misleading trains are not believed: a minute of decisions.
+const DISTRUST: u32 = 60;
 
 const UP_MARGIN: f64 = 1.15;
 
@@ -155,6 +177,8 @@ impl Controller {
             queue_cuts: 0,
             last_congestion: 0.0,
             just_decreased: false,
+            distrust: 0,
+            misled: 0,
         }
     }
 
@@ -206,11 +230,17 @@ impl Controller {
         // cutting on it again took the widened link's climb back from 4.9 to 3.7 Mbit/s
         // (scripts/bench-network: in most runs of both codecs).
         let severe = loss > CUT_LOSS && fb.twcc.is_none_or(|t| queueing || t.loss.is_nan() || t.loss > CUT_LOSS);
-        // The path carried more than when it last congested, cleanly: its limit moved up, and
-        // the climb need not be careful about it any more. (Not in the interval after a cut,
-        // which still describes what was sent before it.)
         let carried = fb.twcc.map(|t| t.recv_kbps).or(fb.sent_kbps);
-        if clean && !self.just_decreased && carried.is_some_and(|s| s > self.last_congestion) {
+        let capacity = self.believed(fb.capacity_kbps, queueing || severe, carried);
+        // The path carried more than when it last congested, cleanly, or the frames' trains
+        // cross it at well over that rate: its limit moved up, and the climb need not be careful
+        // about it any more. (Not in the interval after a cut, which still describes what was
+        // sent before it.) The trains say so where the stream itself cannot: x264 near a
+        // remembered congestion fills 60–75 % of its setting, and what arrived passed that
+        // congestion 4–5 s after the path widened (docs/bitrate-history.md).
+        let grew = carried.is_some_and(|s| s > self.last_congestion)
+            || capacity.is_some_and(|c| c > WIDER * self.last_congestion);
+        if clean && !self.just_decreased && grew {
             self.last_congestion = 0.0;
         }
         let near_congestion = self.last_congestion > 0.0 && self.estimate >= 0.85 * self.last_congestion;
@@ -237,6 +267,7 @@ impl Controller {
             basis = basis.min(recv);
         }
         let held = std::mem::take(&mut self.just_decreased);
+        let before = self.estimate;
         if held && !(delay == Some(Delay::Queue) && arrived.is_some_and(|recv| self.short_cut(recv))) {
             self.clean_streak = 0;
         } else if arrived.is_some() {
@@ -252,10 +283,25 @@ impl Controller {
             // congestion it stays at the ramp's first step.
             let step = if near_congestion { 0.2 } else { (0.2 * f64::from(self.clean_streak + 1)).min(0.4) };
             self.estimate *= 1.0 + step;
+            // With no congestion remembered, the trains say how far the climb can go at once:
+            // a widened path is met in one decision instead of three or four (6 → 12 Mbit/s).
+            if let Some(jump) = capacity.map(|c| c * JUMP).filter(|j| self.last_congestion == 0.0 && *j > self.estimate)
+            {
+                self.estimate = jump;
+            }
         } else if clean && !near_congestion {
             self.estimate *= 1.0 + (0.05 * f64::from(self.clean_streak + 1)).min(0.25);
         } else if clean {
             self.estimate *= 1.08;
+        }
+        // Nor does a climb go past what the trains say the path carries: up to 85 % of it at
+        // once, beyond that at GCC's 8 % (the trains can read a path's rate low, under cross
+        // traffic, say). Bold steps past the trains were VP8's gaps on the narrowed link: 4.9 →
+        // 6.9 → 9.6 Mbit/s with trains at 5.6 (scripts/bench-network, a 1143 ms gap).
+        if let Some(mark) = capacity.map(|c| c * JUMP)
+            && self.estimate > before
+        {
+            self.estimate = if before < mark { self.estimate.min(mark) } else { self.estimate.min(before * 1.08) };
         }
         self.estimate = self.estimate.clamp(self.min / 8.0, self.max);
         self.quality = self.next_quality();
@@ -285,6 +331,27 @@ impl Controller {
         self.estimate = self.estimate.clamp(self.min / 8.0, self.max);
         self.quality = self.next_quality();
         Some(self.decision())
+    }
+
+    /// The trains' capacity, unless they are not believed. Trains that claim far more than a
+    /// congested path carried, twice in a row, describe something else than its bottleneck (a
+    /// shaper that lets bursts through, say): believing them would jump into the same congestion
+    /// again and again, so they are set aside for a while. Once is a narrowing: the window that
+    /// first shows it was mostly sent before it (18.8 Mbit/s of trains beside 5.6 arrived).
+    fn believed(&mut self, capacity: Option<f64>, congested: bool, carried: Option<f64>) -> Option<f64> {
+        self.distrust = self.distrust.saturating_sub(1);
+        if congested {
+            self.misled = match capacity.zip(carried).map(|(c, r)| c > MISLEADING * r) {
+                Some(true) => self.misled + 1,
+                Some(false) => 0,
+                None => self.misled,
+            };
+            if self.misled >= 2 {
+                self.distrust = DISTRUST;
+                self.misled = 0;
+            }
+        }
+        capacity.filter(|c| c.is_finite() && *c > 0.0 && self.distrust == 0)
     }
 
     /// Congestion showed while `basis` kbit/s was carried: that is remembered as the path's
@@ -377,12 +444,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const CLEAN: Feedback = Feedback { loss: 0.0, rtt_ms: Some(30.0), sent_kbps: None, twcc: None };
+    const CLEAN: Feedback =
+        Feedback { loss: 0.0, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None };
 
     #[test]
     fn backs_off_on_loss_and_recovers() {
         let mut c = Controller::new(4000, 12000, 8000);
-        let lossy = Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None, twcc: None };
+        let lossy = Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None };
         for _ in 0..5 {
             c.update(lossy); // cut, hold, cut, hold, cut
         }
@@ -400,7 +468,7 @@ mod tests {
         for start in [4000, 2000] {
             let mut c = Controller::new(4000, 12000, 4000);
             while c.decision().estimate_kbps > start {
-                c.update(Feedback { loss: 0.12, rtt_ms: Some(30.0), sent_kbps: None, twcc: None });
+                c.update(Feedback { loss: 0.12, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None });
             }
             c.update(CLEAN); // the interval after a cut is held
             // The encoder sends about 90 % of its target, a second behind.
@@ -415,35 +483,47 @@ mod tests {
     #[test]
     fn a_queue_cuts_from_what_was_really_sent() {
         let mut c = Controller::new(4000, 12000, 8000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: Some(6000.0), twcc: None });
-        let d = c.update(Feedback { loss: 0.03, rtt_ms: Some(60.0), sent_kbps: Some(6000.0), twcc: None });
+        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: Some(6000.0), twcc: None, capacity_kbps: None });
+        let d = c.update(Feedback {
+            loss: 0.03,
+            rtt_ms: Some(60.0),
+            sent_kbps: Some(6000.0),
+            twcc: None,
+            capacity_kbps: None,
+        });
         assert_eq!(d.estimate_kbps, 5100, "0.85 x the 6000 sent, not x the 8400 target");
         // A still desktop sends little: its rate is no measure of the path.
         let mut c = Controller::new(4000, 12000, 8000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: Some(300.0), twcc: None });
-        let d = c.update(Feedback { loss: 0.03, rtt_ms: Some(60.0), sent_kbps: Some(300.0), twcc: None });
+        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: Some(300.0), twcc: None, capacity_kbps: None });
+        let d = c.update(Feedback {
+            loss: 0.03,
+            rtt_ms: Some(60.0),
+            sent_kbps: Some(300.0),
+            twcc: None,
+            capacity_kbps: None,
+        });
         assert_eq!(d.estimate_kbps, 7480, "0.85 x 8800");
     }
 
     #[test]
     fn near_the_last_congestion_it_climbs_gently_until_the_path_carries_more() {
         let mut c = Controller::new(4000, 20000, 10000);
-        c.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None, twcc: None }); // 9000, congestion at 10000
+        c.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None }); // 9000, congestion at 10000
         let steps: Vec<u32> = (0..4).map(|_| c.update(CLEAN).estimate_kbps).collect();
         assert_eq!(steps, [9000, 9720, 10498, 11337], "hold, then 8 % (also past 10000: nothing carried more yet)");
         let mut c2 = Controller::new(4000, 20000, 10000);
-        c2.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None, twcc: None });
+        c2.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None });
         c2.update(Feedback { sent_kbps: Some(10_500.0), ..CLEAN }); // held: what was sent before the cut
         assert_eq!(c2.update(CLEAN).estimate_kbps, 9720, "still 8 % near the congestion");
         let carried = c.update(Feedback { sent_kbps: Some(10_500.0), ..CLEAN }).estimate_kbps;
         assert_eq!(carried, 14172, "10500 sent cleanly: the ramp, 5 clean seconds in, at 25 %");
         let mut c = Controller::new(4000, 12000, 10000);
-        c.update(Feedback { loss: 0.8, rtt_ms: Some(30.0), sent_kbps: None, twcc: None }); // 7000 (30 % at most): far below
+        c.update(Feedback { loss: 0.8, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None }); // 7000 (30 % at most): far below
         let steps: Vec<u32> = (0..5).map(|_| c.update(CLEAN).estimate_kbps).collect();
         assert_eq!(steps, [7000, 7700, 8855, 9563, 10328], "hold, 10, 15 %, then 8 % from 85 % of 10000");
         // Congestion is measured by what was sent: 6000 of the 10000 asked for.
         let mut c = Controller::new(4000, 12000, 10000);
-        c.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: Some(6000.0), twcc: None }); // 5400
+        c.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: Some(6000.0), twcc: None, capacity_kbps: None }); // 5400
         let steps: Vec<u32> = (0..3).map(|_| c.update(CLEAN).estimate_kbps).collect();
         assert_eq!(steps, [5400, 5832, 6299], "hold, then 8 % from 85 % of 6000");
     }
@@ -451,15 +531,16 @@ mod tests {
     #[test]
     fn a_queue_cuts_twice_then_holds_and_rtt_alone_cuts_nothing() {
         let mut c = Controller::new(4000, 12000, 8000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: None, twcc: None });
+        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: None, twcc: None, capacity_kbps: None });
         assert_eq!(
-            c.update(Feedback { loss: 0.0, rtt_ms: Some(90.0), sent_kbps: None, twcc: None }).estimate_kbps,
+            c.update(Feedback { loss: 0.0, rtt_ms: Some(90.0), sent_kbps: None, twcc: None, capacity_kbps: None })
+                .estimate_kbps,
             10120,
             "10 % then 15 %"
         );
         let mut c = Controller::new(4000, 12000, 10000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: None, twcc: None });
-        let high = Feedback { loss: 0.03, rtt_ms: Some(90.0), sent_kbps: None, twcc: None };
+        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: None, twcc: None, capacity_kbps: None });
+        let high = Feedback { loss: 0.03, rtt_ms: Some(90.0), sent_kbps: None, twcc: None, capacity_kbps: None };
         let estimates: Vec<u32> = (0..5).map(|_| c.update(high).estimate_kbps).collect();
         assert_eq!(
             estimates,
@@ -474,7 +555,8 @@ mod tests {
         let steps: Vec<u32> = (0..3).map(|_| c.update(CLEAN).estimate_kbps).collect();
         assert_eq!(steps, [4400, 5060, 6072], "10, 15, 20 %");
         assert_eq!(
-            c.update(Feedback { loss: 0.03, rtt_ms: Some(30.0), sent_kbps: None, twcc: None }).estimate_kbps,
+            c.update(Feedback { loss: 0.03, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None })
+                .estimate_kbps,
             6072
         );
         assert_eq!(c.update(CLEAN).estimate_kbps, 7590, "on at 25 %, not back to 10 %");
@@ -484,7 +566,7 @@ mod tests {
     fn one_percent_random_loss_does_not_hold_the_rate_down() {
         let mut c = Controller::new(4000, 12000, 4000);
         for _ in 0..15 {
-            c.update(Feedback { loss: 0.01, rtt_ms: Some(30.0), sent_kbps: None, twcc: None });
+            c.update(Feedback { loss: 0.01, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None });
         }
         assert_eq!(c.decision().target_kbps, 12000);
     }
@@ -492,16 +574,16 @@ mod tests {
     #[test]
     fn a_growing_queue_lowers_the_target() {
         let mut c = Controller::new(4000, 12000, 10000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(20.0), sent_kbps: None, twcc: None });
+        c.update(Feedback { loss: 0.0, rtt_ms: Some(20.0), sent_kbps: None, twcc: None, capacity_kbps: None });
         let before = c.decision().target_kbps;
-        c.update(Feedback { loss: 0.03, rtt_ms: Some(120.0), sent_kbps: None, twcc: None });
+        c.update(Feedback { loss: 0.03, rtt_ms: Some(120.0), sent_kbps: None, twcc: None, capacity_kbps: None });
         assert!(c.decision().target_kbps < before);
     }
 
     #[test]
     fn below_the_minimum_halves_the_rate_then_the_size_and_comes_back() {
         let mut c = Controller::new(4000, 12000, 4000);
-        let lossy = Feedback { loss: 0.3, rtt_ms: Some(30.0), sent_kbps: None, twcc: None };
+        let lossy = Feedback { loss: 0.3, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None };
         let d = c.update(lossy);
         assert_eq!(d.quality, Quality::HalfRate, "{d:?}");
         assert!(d.target_kbps < 4000, "the encoder follows the estimate below the minimum: {d:?}");
@@ -527,7 +609,66 @@ mod tests {
     fn twcc(sent: f64, recv: f64, gradient_ms: f64) -> Feedback {
         let t =
             crate::adapt::stats::Twcc { sent_kbps: sent, recv_kbps: recv, delay_gradient_ms: gradient_ms, loss: 0.0 };
-        Feedback { loss: 0.0, rtt_ms: Some(30.0), sent_kbps: Some(sent), twcc: Some(t) }
+        Feedback { loss: 0.0, rtt_ms: Some(30.0), sent_kbps: Some(sent), twcc: Some(t), capacity_kbps: None }
+    }
+
+    /// An interval in which an encoder sent `sent` of which all arrived, with frames' trains
+    /// crossing the path at `capacity`.
+    fn trains(sent: f64, capacity: f64) -> Feedback {
+        Feedback { capacity_kbps: Some(capacity), ..twcc(sent, sent, 0.0) }
+    }
+
+    #[test]
+    fn trains_find_a_widened_path_that_an_undershooting_encoder_never_fills() {
+        // Congestion at 5500 on a narrowed link, then the encoder sends 70 % of its target.
+        let run = |capacity: f64| {
+            let mut c = Controller::new(1000, 12_000, 5500);
+            c.update(twcc(6500.0, 5500.0, 4.0)); // cut to 4950, congestion at 5500
+            c.update(trains(4000.0, capacity)); // held
+            (0..3)
+                .map(|_| {
+                    let target = f64::from(c.decision().target_kbps);
+                    c.update(trains(target * 0.7, capacity)).target_kbps
+                })
+                .collect::<Vec<u32>>()
+        };
+        // Trains at the narrowed link's rate: up to 85 % of it, then GCC's 8 %.
+        assert_eq!(run(6500.0), [5525, 5967, 6444]);
+        // Trains at 20 Mbit/s: the path widened; the climb jumps to the most allowed at once.
+        assert_eq!(run(20_000.0), [12_000, 12_000, 12_000]);
+    }
+
+    #[test]
+    fn with_no_congestion_remembered_a_clear_interval_jumps_below_the_trains() {
+        let mut c = Controller::new(1000, 20_000, 4000);
+        assert_eq!(c.update(trains(3900.0, 10_000.0)).target_kbps, 8500, "85 % of the trains' 10 Mbit/s");
+        assert_eq!(c.update(trains(8000.0, 10_000.0)).target_kbps, 9180, "then 8 % past the trains' mark");
+        // Where arrivals do not keep pace, the trains move nothing.
+        let mut c = Controller::new(1000, 20_000, 4000);
+        let unsure = Feedback { capacity_kbps: Some(10_000.0), ..twcc(3900.0, 3600.0, 0.0) };
+        assert!(c.update(unsure).target_kbps < 5000);
+    }
+
+    #[test]
+    fn trains_that_claim_far_more_than_a_congested_path_carried_twice_are_set_aside() {
+        // A shaper that lets bursts through: the trains read 50 Mbit/s on a 6 Mbit/s path.
+        let mut c = Controller::new(1000, 12_000, 12_000);
+        let queue = |recv: f64| Feedback { capacity_kbps: Some(50_000.0), ..twcc(recv * 1.3, recv, 4.0) };
+        c.update(queue(5500.0)); // the first congestion: believed to be a narrowing
+        c.update(trains(4500.0, 50_000.0)); // held
+        let jumped = c.update(trains(4950.0, 50_000.0)).target_kbps;
+        assert_eq!(jumped, 12_000, "the trains forgot the congestion and the climb jumped");
+        c.update(queue(5500.0)); // the same congestion again, the trains still claiming 50
+        c.update(trains(4500.0, 50_000.0)); // held
+        let steps: Vec<u32> = (0..3).map(|_| c.update(trains(4950.0, 50_000.0)).target_kbps).collect();
+        assert_eq!(steps, [5940, 7128, 8554], "set aside: the careful climb near the congestion");
+        // A real narrowing: trains from before it once, then at the narrowed rate. Believed.
+        let mut c = Controller::new(1000, 12_000, 12_000);
+        c.update(Feedback { capacity_kbps: Some(19_000.0), ..twcc(14_000.0, 5500.0, 4.0) });
+        c.update(trains(4500.0, 6300.0));
+        c.update(Feedback { capacity_kbps: Some(6200.0), ..twcc(6500.0, 5500.0, 4.0) });
+        c.update(trains(4500.0, 6300.0));
+        assert_eq!(c.update(trains(4950.0, 21_000.0)).target_kbps, 12_000, "the widening is still seen");
     }
 
     #[test]
@@ -612,7 +753,13 @@ mod tests {
         let seconds_to_pass = |with_twcc: bool| {
             let mut c = Controller::new(4000, 12000, 5000);
             // It congested at 6 Mbit/s before the link widened.
-            c.update(Feedback { loss: 0.12, rtt_ms: Some(30.0), sent_kbps: Some(6000.0), twcc: None });
+            c.update(Feedback {
+                loss: 0.12,
+                rtt_ms: Some(30.0),
+                sent_kbps: Some(6000.0),
+                twcc: None,
+                capacity_kbps: None,
+            });
             c.update(CLEAN);
             (1..=30)
                 .find(|_| {
@@ -702,7 +849,7 @@ mod tests {
     #[test]
     fn steps_up_only_with_margin() {
         let mut c = Controller::new(4000, 12000, 4000);
-        c.update(Feedback { loss: 0.12, rtt_ms: Some(30.0), sent_kbps: None, twcc: None }); // 4000 * 0.94 = 3760
+        c.update(Feedback { loss: 0.12, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None }); // 4000 * 0.94 = 3760
         assert_eq!(c.decision().quality, Quality::HalfRate);
         c.update(CLEAN); // held
         c.update(CLEAN); // 4061 (8 %: near the congestion at 4000)
@@ -717,7 +864,7 @@ mod tests {
         fn always_within_bounds(start in 0u32..50_000, steps in prop::collection::vec((0.0f64..1.0, prop::option::of(0.0f64..2000.0), prop::option::of(0.0f64..20_000.0)), 0..50)) {
             let mut c = Controller::new(4000, 12000, start);
             for (loss, rtt, sent) in steps {
-                let d = c.update(Feedback { loss, rtt_ms: rtt, sent_kbps: sent, twcc: None });
+                let d = c.update(Feedback { loss, rtt_ms: rtt, sent_kbps: sent, twcc: None, capacity_kbps: None });
                 prop_assert!((500..=12000).contains(&d.target_kbps));
                 prop_assert!(d.quality == Quality::Full || d.target_kbps < 4000 * 115 / 100);
                 prop_assert!(d.quality != Quality::Full || d.target_kbps >= 4000);

@@ -50,6 +50,8 @@ pub struct Budgets {
     pub frames: Arc<Mutex<crate::adapt::skip::FrameBudget>>,
     /// Which lost packets are resent.
     pub retransmissions: Arc<Mutex<crate::adapt::retransmit::Retransmissions>>,
+    /// The frames' trains read from the viewer's feedback since the last decision.
+    pub capacity: Arc<Mutex<crate::adapt::trains::Capacity>>,
 }
 
 impl Budgets {
@@ -58,6 +60,7 @@ impl Budgets {
         Self {
             frames: Arc::new(Mutex::new(crate::adapt::skip::FrameBudget::new(target_kbps))),
             retransmissions: Arc::new(Mutex::new(crate::adapt::retransmit::Retransmissions::new(target_kbps))),
+            capacity: Arc::default(),
         }
     }
 }
@@ -128,10 +131,15 @@ fn decide(adapt: &Follower, report: crate::adapt::stats::PathReport, now: std::t
         *last = (now, bytes);
         kbps
     });
+    let capacity_kbps = adapt.budgets.capacity.lock().ok().and_then(|mut c| c.take());
+    if let Some(c) = capacity_kbps {
+        m.train_capacity_kbps.set(c.round() as i64);
+    }
     let (before, d, at_ceiling, open) = match adapt.controller.lock() {
         Ok(mut c) => {
             let before = c.decision();
-            let d = c.update(crate::adapt::bitrate::Feedback { loss, rtt_ms, sent_kbps, twcc: report.twcc });
+            let d =
+                c.update(crate::adapt::bitrate::Feedback { loss, rtt_ms, sent_kbps, twcc: report.twcc, capacity_kbps });
             (before, d, c.at_ceiling(), c.open())
         }
         Err(_) => return,
@@ -145,6 +153,7 @@ fn decide(adapt: &Follower, report: crate::adapt::stats::PathReport, now: std::t
         sent = report.sent,
         resent = report.resent,
         twcc = ?report.twcc,
+        ?capacity_kbps,
         estimate_kbps = d.estimate_kbps,
         target_kbps = d.target_kbps,
         quality = d.quality.name(),
@@ -199,6 +208,7 @@ impl Follower {
             quality: d.quality.name(),
             loss,
             rtt: rtt_ms,
+            capacity: u32::try_from(m.train_capacity_kbps.get()).ok().filter(|c| *c > 0),
         });
         let Some(pipeline) = self.pipeline.upgrade() else { return };
         if let Some(pacer) =

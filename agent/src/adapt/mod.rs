@@ -2,7 +2,8 @@
 //! measures what was lost per interval, [`bitrate`] decides the encoder's target and the
 //! picture's quality step, [`pacing`] moves capture's phase against the viewer's display, and
 //! [`retransmit`] decides which lost packets are resent, [`skip`] which captured frames are
-//! encoded (both with a [`bucket`]), and [`resume`] where a viewer who comes back starts.
+//! encoded (both with a [`bucket`]), [`trains`] reads the path's capacity from how each frame's
+//! packets arrive, and [`resume`] where a viewer who comes back starts.
 //! Each is driven by plain values in its unit tests; [`follow`] is where they meet GStreamer:
 //! every second it reads the stats and sets the encoder and the picture.
 
@@ -15,3 +16,4 @@ pub mod resume;
 pub mod retransmit;
 pub mod skip;
 pub mod stats;
+pub mod trains;

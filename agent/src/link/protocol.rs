@@ -158,6 +158,10 @@ pub enum ToViewer {
         /// Round-trip time in ms, if known.
         #[serde(skip_serializing_if = "Option::is_none")]
         rtt: Option<f64>,
+        /// The path's capacity read from how the frames' packets arrived, kbit/s, once read
+        /// (a still desktop's frames are too small to read it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        capacity: Option<u32>,
     },
     /// Something the person should read (for example a refused paste).
     #[serde(rename = "notice")]

@@ -305,7 +305,8 @@ Object.defineProperty(window, "vdiClient", {
       channel: live(),
       desktop: hello ? Object.freeze({ ...hello }) : null,
       pacing: pacer.state,
-      // The agent's last word on the path (target and estimate in kbit/s, loss, rtt, picture).
+      // The agent's last word on the path (target, estimate and capacity in kbit/s, loss, rtt,
+      // picture).
       path: target ? Object.freeze({ ...target }) : null,
       // Connections made since the page loaded (a reconnect makes a new one).
       connection: connection.gen,

@@ -32,7 +32,7 @@ const fixed = (v, digits) => (v === null || v === undefined ? "-" : v.toFixed(di
 // The overlay's text. `target` is the agent's last "stats" message (or null).
 export function render(v, { encoder, width, height, target, muted, pacing }) {
   const tgt = target
-    ? `${target.target} kbit/s (path ≈ ${target.estimate} kbit/s, loss ${(100 * target.loss).toFixed(1)} %, picture ${target.quality})`
+    ? `${target.target} kbit/s (path ≈ ${target.estimate} kbit/s${target.capacity ? `, frames cross at ${target.capacity}` : ""}, loss ${(100 * target.loss).toFixed(1)} %, picture ${target.quality})`
     : "-";
   const sound = v.audio ? `opus ${muted ? "muted" : "on"}` : "none";
   return [

@@ -25,6 +25,9 @@ test("the overlay reads rates between two readings and names the route", () => {
   }
   // Half the round trip, the jitter buffer, decoding and one frame at 60 fps.
   assert.match(text, /latency ≈ 42 ms/);
+  assert.ok(!text.includes("frames cross"), "no capacity read yet");
+  const read = render(second.values, { encoder: "x264enc (H.264)", width: 1280, height: 720, target: { target: 8000, estimate: 9000, capacity: 19800, loss: 0, quality: "full" }, muted: false, pacing: "off" });
+  assert.ok(read.includes("path ≈ 9000 kbit/s, frames cross at 19800, loss 0.0 %"), read);
 });
 
 test("without a video stream there is nothing to show", () => {
