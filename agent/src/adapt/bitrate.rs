@@ -455,13 +455,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const CLEAN: Feedback =
-        Feedback { loss: 0.0, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None };
+    const CLEAN: Feedback = reports(0.0, 30.0, None);
+
+    /// An interval read from receiver reports only (a browser without TWCC).
+    const fn reports(loss: f64, rtt_ms: f64, sent_kbps: Option<f64>) -> Feedback {
+        Feedback { loss, rtt_ms: Some(rtt_ms), sent_kbps, twcc: None, capacity_kbps: None }
+    }
 
     #[test]
     fn backs_off_on_loss_and_recovers() {
         let mut c = Controller::new(4000, 12000, 8000);
-        let lossy = Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None };
+        let lossy = reports(0.2, 30.0, None);
         for _ in 0..5 {
             c.update(lossy); // cut, hold, cut, hold, cut
         }
@@ -479,7 +483,7 @@ mod tests {
         for start in [4000, 2000] {
             let mut c = Controller::new(4000, 12000, 4000);
             while c.decision().estimate_kbps > start {
-                c.update(Feedback { loss: 0.12, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None });
+                c.update(reports(0.12, 30.0, None));
             }
             c.update(CLEAN); // the interval after a cut is held
             // The encoder sends about 90 % of its target, a second behind.
@@ -494,47 +498,35 @@ mod tests {
     #[test]
     fn a_queue_cuts_from_what_was_really_sent() {
         let mut c = Controller::new(4000, 12000, 8000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: Some(6000.0), twcc: None, capacity_kbps: None });
-        let d = c.update(Feedback {
-            loss: 0.03,
-            rtt_ms: Some(60.0),
-            sent_kbps: Some(6000.0),
-            twcc: None,
-            capacity_kbps: None,
-        });
+        c.update(reports(0.0, 1.0, Some(6000.0)));
+        let d = c.update(reports(0.03, 60.0, Some(6000.0)));
         assert_eq!(d.estimate_kbps, 5100, "0.85 x the 6000 sent, not x the 8400 target");
         // A still desktop sends little: its rate is no measure of the path.
         let mut c = Controller::new(4000, 12000, 8000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: Some(300.0), twcc: None, capacity_kbps: None });
-        let d = c.update(Feedback {
-            loss: 0.03,
-            rtt_ms: Some(60.0),
-            sent_kbps: Some(300.0),
-            twcc: None,
-            capacity_kbps: None,
-        });
+        c.update(reports(0.0, 1.0, Some(300.0)));
+        let d = c.update(reports(0.03, 60.0, Some(300.0)));
         assert_eq!(d.estimate_kbps, 7480, "0.85 x 8800");
     }
 
     #[test]
     fn near_the_last_congestion_it_climbs_gently_until_the_path_carries_more() {
         let mut c = Controller::new(4000, 20000, 10000);
-        c.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None }); // 9000, congestion at 10000
+        c.update(reports(0.2, 30.0, None)); // 9000, congestion at 10000
         let steps: Vec<u32> = (0..4).map(|_| c.update(CLEAN).estimate_kbps).collect();
         assert_eq!(steps, [9000, 9720, 10498, 11337], "hold, then 8 % (also past 10000: nothing carried more yet)");
         let mut c2 = Controller::new(4000, 20000, 10000);
-        c2.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None });
+        c2.update(reports(0.2, 30.0, None));
         c2.update(Feedback { sent_kbps: Some(10_500.0), ..CLEAN }); // held: what was sent before the cut
         assert_eq!(c2.update(CLEAN).estimate_kbps, 9720, "still 8 % near the congestion");
         let carried = c.update(Feedback { sent_kbps: Some(10_500.0), ..CLEAN }).estimate_kbps;
         assert_eq!(carried, 14172, "10500 sent cleanly: the ramp, 5 clean seconds in, at 25 %");
         let mut c = Controller::new(4000, 12000, 10000);
-        c.update(Feedback { loss: 0.8, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None }); // 7000 (30 % at most): far below
+        c.update(reports(0.8, 30.0, None)); // 7000 (30 % at most): far below
         let steps: Vec<u32> = (0..5).map(|_| c.update(CLEAN).estimate_kbps).collect();
         assert_eq!(steps, [7000, 7700, 8855, 9563, 10328], "hold, 10, 15 %, then 8 % from 85 % of 10000");
         // Congestion is measured by what was sent: 6000 of the 10000 asked for.
         let mut c = Controller::new(4000, 12000, 10000);
-        c.update(Feedback { loss: 0.2, rtt_ms: Some(30.0), sent_kbps: Some(6000.0), twcc: None, capacity_kbps: None }); // 5400
+        c.update(reports(0.2, 30.0, Some(6000.0))); // 5400
         let steps: Vec<u32> = (0..3).map(|_| c.update(CLEAN).estimate_kbps).collect();
         assert_eq!(steps, [5400, 5832, 6299], "hold, then 8 % from 85 % of 6000");
     }
@@ -542,16 +534,11 @@ mod tests {
     #[test]
     fn a_queue_cuts_twice_then_holds_and_rtt_alone_cuts_nothing() {
         let mut c = Controller::new(4000, 12000, 8000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: None, twcc: None, capacity_kbps: None });
-        assert_eq!(
-            c.update(Feedback { loss: 0.0, rtt_ms: Some(90.0), sent_kbps: None, twcc: None, capacity_kbps: None })
-                .estimate_kbps,
-            10120,
-            "10 % then 15 %"
-        );
+        c.update(reports(0.0, 1.0, None));
+        assert_eq!(c.update(reports(0.0, 90.0, None)).estimate_kbps, 10120, "10 % then 15 %");
         let mut c = Controller::new(4000, 12000, 10000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(1.0), sent_kbps: None, twcc: None, capacity_kbps: None });
-        let high = Feedback { loss: 0.03, rtt_ms: Some(90.0), sent_kbps: None, twcc: None, capacity_kbps: None };
+        c.update(reports(0.0, 1.0, None));
+        let high = reports(0.03, 90.0, None);
         let estimates: Vec<u32> = (0..5).map(|_| c.update(high).estimate_kbps).collect();
         assert_eq!(
             estimates,
@@ -565,11 +552,7 @@ mod tests {
         let mut c = Controller::new(4000, 12000, 4000);
         let steps: Vec<u32> = (0..3).map(|_| c.update(CLEAN).estimate_kbps).collect();
         assert_eq!(steps, [4400, 5060, 6072], "10, 15, 20 %");
-        assert_eq!(
-            c.update(Feedback { loss: 0.03, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None })
-                .estimate_kbps,
-            6072
-        );
+        assert_eq!(c.update(reports(0.03, 30.0, None)).estimate_kbps, 6072);
         assert_eq!(c.update(CLEAN).estimate_kbps, 7590, "on at 25 %, not back to 10 %");
     }
 
@@ -577,7 +560,7 @@ mod tests {
     fn one_percent_random_loss_does_not_hold_the_rate_down() {
         let mut c = Controller::new(4000, 12000, 4000);
         for _ in 0..15 {
-            c.update(Feedback { loss: 0.01, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None });
+            c.update(reports(0.01, 30.0, None));
         }
         assert_eq!(c.decision().target_kbps, 12000);
     }
@@ -585,16 +568,16 @@ mod tests {
     #[test]
     fn a_growing_queue_lowers_the_target() {
         let mut c = Controller::new(4000, 12000, 10000);
-        c.update(Feedback { loss: 0.0, rtt_ms: Some(20.0), sent_kbps: None, twcc: None, capacity_kbps: None });
+        c.update(reports(0.0, 20.0, None));
         let before = c.decision().target_kbps;
-        c.update(Feedback { loss: 0.03, rtt_ms: Some(120.0), sent_kbps: None, twcc: None, capacity_kbps: None });
+        c.update(reports(0.03, 120.0, None));
         assert!(c.decision().target_kbps < before);
     }
 
     #[test]
     fn below_the_minimum_halves_the_rate_then_the_size_and_comes_back() {
         let mut c = Controller::new(4000, 12000, 4000);
-        let lossy = Feedback { loss: 0.3, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None };
+        let lossy = reports(0.3, 30.0, None);
         let d = c.update(lossy);
         assert_eq!(d.quality, Quality::HalfRate, "{d:?}");
         assert!(d.target_kbps < 4000, "the encoder follows the estimate below the minimum: {d:?}");
@@ -778,13 +761,7 @@ mod tests {
         let seconds_to_pass = |with_twcc: bool| {
             let mut c = Controller::new(4000, 12000, 5000);
             // It congested at 6 Mbit/s before the link widened.
-            c.update(Feedback {
-                loss: 0.12,
-                rtt_ms: Some(30.0),
-                sent_kbps: Some(6000.0),
-                twcc: None,
-                capacity_kbps: None,
-            });
+            c.update(reports(0.12, 30.0, Some(6000.0)));
             c.update(CLEAN);
             (1..=30)
                 .find(|_| {
@@ -874,7 +851,7 @@ mod tests {
     #[test]
     fn steps_up_only_with_margin() {
         let mut c = Controller::new(4000, 12000, 4000);
-        c.update(Feedback { loss: 0.12, rtt_ms: Some(30.0), sent_kbps: None, twcc: None, capacity_kbps: None }); // 4000 * 0.94 = 3760
+        c.update(reports(0.12, 30.0, None)); // 4000 * 0.94 = 3760
         assert_eq!(c.decision().quality, Quality::HalfRate);
         c.update(CLEAN); // held
         c.update(CLEAN); // 4061 (8 %: near the congestion at 4000)
