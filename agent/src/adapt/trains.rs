@@ -163,6 +163,27 @@ mod tests {
         assert!(train_rates(&paced).is_empty());
     }
 
+    proptest::proptest! {
+        /// The viewer writes the arrival times: whatever it reports (here for packets sent within
+        /// 5 ms, so that many form trains), each rate is a finite positive number and nothing
+        /// panics.
+        #[test]
+        fn any_feedback_gives_finite_rates(
+            packets in proptest::collection::vec(
+                (0u64..5_000_000, proptest::option::of(proptest::num::u64::ANY), 0u32..70_000),
+                0..200,
+            )
+        ) {
+            let packets: Vec<Packet> =
+                packets.into_iter().map(|(sent_ns, arrived_ns, size)| Packet { sent_ns, arrived_ns, size }).collect();
+            let rates = train_rates(&packets);
+            proptest::prop_assert!(rates.iter().all(|r| r.is_finite() && *r >= 0.0), "{rates:?}");
+            let mut c = Capacity::default();
+            c.add(&packets);
+            proptest::prop_assert!(c.take().is_none_or(f64::is_finite));
+        }
+    }
+
     #[test]
     fn the_interval_reads_the_median_of_its_trains() {
         let mut c = Capacity::default();
