@@ -345,7 +345,7 @@ fn median_capacity(rows: &[Row<'_>], from: u64, to: u64) -> Option<f64> {
     let mut v: Vec<f64> =
         rows.iter().filter(|r| r.at >= from && r.at <= to).filter_map(|r| agent_figure(r, "capacity")).collect();
     v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied()
+    Some(percentile(&v, 0.5)).filter(|c| !c.is_nan())
 }
 
 fn latencies<'a>(rows: impl Iterator<Item = &'a Row<'a>>) -> Vec<f64> {

@@ -208,7 +208,7 @@ impl Follower {
             quality: d.quality.name(),
             loss,
             rtt: rtt_ms,
-            capacity: u32::try_from(m.train_capacity_kbps.get()).ok().filter(|c| *c > 0),
+            capacity: self.budgets.capacity.lock().ok().and_then(|c| c.last()).map(|c| c.round() as u32),
         });
         let Some(pipeline) = self.pipeline.upgrade() else { return };
         if let Some(pacer) =

@@ -79,10 +79,11 @@ pub fn train_rates(packets: &[Packet]) -> Vec<f64> {
     rates
 }
 
-/// Trains gathered between two decisions.
+/// Trains gathered between two decisions, and the last reading (one viewer's: each has its own).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Capacity {
     rates: Vec<f64>,
+    last: Option<f64>,
 }
 
 impl Capacity {
@@ -99,7 +100,13 @@ impl Capacity {
             return None;
         }
         rates.sort_by(f64::total_cmp);
-        Some(rates[rates.len() / 2])
+        self.last = Some(rates[rates.len() / 2]);
+        self.last
+    }
+
+    /// The last reading `take` returned, if any (what the viewer's overlay shows).
+    pub fn last(&self) -> Option<f64> {
+        self.last
     }
 }
 
@@ -190,10 +197,13 @@ mod tests {
         c.add(&(0..4).flat_map(|f| frame(f * 16, 10, 6000.0)).collect::<Vec<_>>());
         assert_eq!(c.take(), None, "four trains are too few");
         assert_eq!(c.take(), None, "and are not carried over");
+        assert_eq!(c.last(), None);
         let mut packets: Vec<Packet> = (0..6).flat_map(|f| frame(f * 16, 10, 20_000.0)).collect();
         packets.extend(frame(200, 10, 500_000.0)); // one burst that found a free path
         c.add(&packets);
         let reading = c.take().expect("seven trains");
         assert!((reading - 20_000.0).abs() < 200.0, "{reading}");
+        assert_eq!(c.take(), None);
+        assert_eq!(c.last(), Some(reading), "the overlay keeps the last reading");
     }
 }
