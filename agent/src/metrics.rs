@@ -39,6 +39,8 @@ pub struct Metrics {
     pub frames_dropped: Counter,
     /// Frames not encoded because the encoder's output was over its target (`adapt::skip`).
     pub frames_skipped: Counter,
+    /// Times libvpx's rate-buffer debt was written off after the path widened (`adapt::debt`).
+    pub debt_write_offs: Counter,
     /// Last round-trip time in milliseconds, from RTCP.
     pub rtt_ms: Gauge<f64, AtomicU64>,
     /// Configured bitrate in kbit/s.
@@ -94,6 +96,7 @@ impl Metrics {
             retransmission_requests: Family::default(),
             frames_dropped: Counter::default(),
             frames_skipped: Counter::default(),
+            debt_write_offs: Counter::default(),
             rtt_ms: Gauge::default(),
             bitrate_kbps: Gauge::default(),
             estimate_kbps: Gauge::default(),
@@ -141,6 +144,11 @@ impl Metrics {
             "frames_skipped",
             "Captured frames not encoded because the encoder sent more than its target allows (an encoder at its coarsest quantizer)",
             m.frames_skipped.clone(),
+        );
+        registry.register(
+            "debt_write_offs",
+            "Times libvpx's rate-buffer debt, run up while frames were skipped, was written off once the frames' trains showed the path widened",
+            m.debt_write_offs.clone(),
         );
         registry.register("rtt_milliseconds", "Round-trip time to the viewer", m.rtt_ms.clone());
         registry.register(

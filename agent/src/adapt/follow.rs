@@ -40,6 +40,8 @@ pub struct Follower {
     last_path: Arc<crate::adapt::resume::LastPath>,
     /// Frames encoded and skipped counted at the previous poll.
     frames: Mutex<(u64, u64)>,
+    /// When libvpx's debt from a narrow spell is written off.
+    write_off: Mutex<crate::adapt::debt::WriteOff>,
 }
 
 /// What the viewer's stream may spend, shared with the probes that enforce it: the encoder's
@@ -95,7 +97,18 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>, poll: Poll) {
                 drop(c);
                 tracing::debug!(twcc = ?report.twcc, estimate_kbps = d.estimate_kbps, "queue between decisions");
                 let loss = adapt.metrics.loss.get();
-                adapt.apply(Applied { before, d, at_ceiling, open, sent_kbps: None, loss, rtt_ms: report.rtt_ms, now });
+                let rtt_ms = report.rtt_ms;
+                adapt.apply(Applied {
+                    before,
+                    d,
+                    at_ceiling,
+                    open,
+                    sent_kbps: None,
+                    capacity_kbps: None,
+                    loss,
+                    rtt_ms,
+                    now,
+                });
             }
         }
     });
@@ -159,7 +172,7 @@ fn decide(adapt: &Follower, report: crate::adapt::stats::PathReport, now: std::t
         quality = d.quality.name(),
         "path feedback"
     );
-    adapt.apply(Applied { before, d, at_ceiling, open, sent_kbps, loss, rtt_ms, now });
+    adapt.apply(Applied { before, d, at_ceiling, open, sent_kbps, capacity_kbps, loss, rtt_ms, now });
     // On a lossy path a packet that retransmission could not save leaves the picture broken
     // until a keyframe, and the browser's own request for one (PLI) comes late: without periodic
     // keyframes, 1 % loss on 6 Mbit/s took the viewer from 57 to 17 decoded frames a second. One
@@ -179,6 +192,8 @@ struct Applied {
     at_ceiling: bool,
     open: bool,
     sent_kbps: Option<f64>,
+    /// The frames' trains read for this decision (none between decisions).
+    capacity_kbps: Option<f64>,
     loss: f64,
     rtt_ms: Option<f64>,
     now: std::time::Instant,
@@ -188,7 +203,7 @@ impl Follower {
     /// The budgets, the pacer, the encoder and the picture follow decision `a.d`; the viewer's
     /// overlay and the metrics show it.
     fn apply(&self, a: Applied) {
-        let Applied { before, d, at_ceiling, open, sent_kbps, loss, rtt_ms, now } = a;
+        let Applied { before, d, at_ceiling, open, sent_kbps, capacity_kbps, loss, rtt_ms, now } = a;
         let owed = at_ceiling || open;
         let m = &self.metrics;
         if let Ok(mut r) = self.budgets.retransmissions.lock() {
@@ -217,6 +232,7 @@ impl Follower {
             pacer.set_target(d.target_kbps);
         }
         if let Some(enc) = pipeline.by_name(crate::media::encoder::NAME) {
+            let mut write_off = false;
             let setting = match self.frames.lock() {
                 Ok(mut last) => {
                     let counts = (m.frames.get(), m.frames_skipped.get());
@@ -229,7 +245,13 @@ impl Follower {
                     let fit = self.fit.lock().map_or(d.target_kbps, |mut f| {
                         f.setting(d.target_kbps, sent_kbps.filter(|_| skipped == 0), owed)
                     });
-                    let setting = crate::adapt::skip::encoder_setting(fit, encoded, skipped);
+                    // libvpx's debt from a narrow spell goes once the trains show the path
+                    // widened; the skipped frames then were the narrow spell's, and the setting
+                    // is the fit's whole (libvpx's buffer restarts full at it).
+                    write_off = self.encoder == Encoder::Vp8
+                        && self.write_off.lock().is_ok_and(|mut w| w.due(open, capacity_kbps, skipped, now));
+                    let setting =
+                        if write_off { fit } else { crate::adapt::skip::encoder_setting(fit, encoded, skipped) };
                     tracing::debug!(
                         target_kbps = d.target_kbps,
                         fit_kbps = fit,
@@ -243,6 +265,10 @@ impl Follower {
                 Err(_) => d.target_kbps,
             };
             self.encoder.set_bitrate(&enc, setting);
+            if write_off && self.encoder.reset_rate_buffer(&enc, setting) {
+                tracing::info!(?capacity_kbps, setting_kbps = setting, "libvpx's debt written off: the path widened");
+                m.debt_write_offs.inc();
+            }
         }
         if d.quality != before.quality {
             tracing::info!(quality = d.quality.name(), estimate_kbps = d.estimate_kbps, "picture adapted to the path");
@@ -275,6 +301,7 @@ impl Follower {
             budgets,
             last_path: agent.last_path.clone(),
             frames: Mutex::new((agent.metrics.frames.get(), agent.metrics.frames_skipped.get())),
+            write_off: Mutex::default(),
         }
     }
 }

@@ -3,12 +3,14 @@
 //! picture's quality step, [`pacing`] moves capture's phase against the viewer's display, and
 //! [`retransmit`] decides which lost packets are resent, [`skip`] which captured frames are
 //! encoded (both with a [`bucket`]), [`trains`] reads the path's capacity from how each frame's
-//! packets arrive, and [`resume`] where a viewer who comes back starts.
+//! packets arrive, [`debt`] when libvpx's rate-buffer debt from a narrow spell is written off
+//! (once the trains show the path widened), and [`resume`] where a viewer who comes back starts.
 //! Each is driven by plain values in its unit tests; [`follow`] is where they meet GStreamer:
 //! every second it reads the stats and sets the encoder and the picture.
 
 pub mod bitrate;
 pub mod bucket;
+pub mod debt;
 pub mod follow;
 pub mod loss;
 pub mod pacing;
