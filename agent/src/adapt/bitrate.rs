@@ -9,10 +9,12 @@
 //!   latency at 1080p.)
 //! - the path's capacity, from how fast each frame's packets cross it (`trains`): trains at
 //!   1.5 times the last congestion's rate say the path widened, so that congestion is forgotten
-//!   without sending into it first; with none remembered, a clear interval jumps to 85 % of the
-//!   capacity (a widened 20 Mbit/s path: 6 → 12 Mbit/s in one decision); no climb passes 85 % of
-//!   them faster than 8 %; a cut landing over 90 % of the held interval's trains is cut again
-//!   (see `update`). Trains that claim over twice what a congested path carried, twice in a row,
+//!   without sending into it first, once the trains have read that congestion's own rate (a
+//!   shaper's burst allowance lets whole frames through at line rate right after a cut); with
+//!   none remembered, a clear interval jumps to 85 % of the capacity (a widened 20 Mbit/s path:
+//!   6 → 12 Mbit/s in one decision); no climb passes 85 % of them faster than 8 %; a cut landing
+//!   over 90 % of the held interval's trains is cut again (see `update`). Where two jumps on the
+//!   trains in a row run into congestion with the trains claiming over twice what arrived, they
 //!   are set aside for a minute;
 //! - what was lost (see `loss`) and the round-trip time, for browsers without TWCC and as the
 //!   second signal:
@@ -125,9 +127,14 @@ pub struct Controller {
     misled: u32,
     /// Intervals left in which a congestion answers the last jump on the trains.
     jumped: u32,
-    /// Whether the trains have read the congested rate (under [`WIDER`] times it) since
-    /// congestion was first remembered: only a wide reading after that is a widening.
-    trains_read_congestion: bool,
+    /// The latest trains reading at most [`WIDER`] times the remembered congestion, since
+    /// congestion was first remembered: a wide reading is a widening only while this one still
+    /// reads the congestion now remembered (a deeper narrowing since needs a reading of its own).
+    congestion_trains: Option<f64>,
+    /// The trains believed at the last decision (what a cut between decisions compares with).
+    last_capacity: Option<f64>,
+    /// Whether the last decision forgot a congestion or jumped on the trains' word.
+    acted_on_trains: bool,
 }
 
 /// Trains showing this many times the last congestion's rate mean the path widened.
@@ -192,7 +199,9 @@ impl Controller {
             distrust: 0,
             misled: 0,
             jumped: 0,
-            trains_read_congestion: false,
+            congestion_trains: None,
+            last_capacity: None,
+            acted_on_trains: false,
         }
     }
 
@@ -260,12 +269,15 @@ impl Controller {
         // target back to 12 Mbit/s into it in every VP8 run of batch S (loss up to 100 %, half
         // the frame rate); the distrust that the second such congestion brought then hid the
         // real widening 15 s later (batch T, docs/bitrate-history.md).
-        if capacity.is_some_and(|c| self.last_congestion > 0.0 && c <= WIDER * self.last_congestion) {
-            self.trains_read_congestion = true;
+        self.last_capacity = capacity;
+        self.acted_on_trains = false;
+        if let Some(c) = capacity.filter(|c| self.last_congestion > 0.0 && *c <= WIDER * self.last_congestion) {
+            self.congestion_trains = Some(c);
         }
-        let grew = carried.is_some_and(|s| s > self.last_congestion)
-            || capacity.is_some_and(|c| self.trains_read_congestion && c > WIDER * self.last_congestion);
-        if clean && !self.just_decreased && grew {
+        let read_congestion = self.congestion_trains.is_some_and(|n| n <= WIDER * self.last_congestion);
+        let wider = capacity.is_some_and(|c| read_congestion && c > WIDER * self.last_congestion);
+        if clean && !self.just_decreased && (wider || carried.is_some_and(|s| s > self.last_congestion)) {
+            self.acted_on_trains = wider && self.last_congestion > 0.0;
             self.last_congestion = 0.0;
         }
         let near_congestion = self.last_congestion > 0.0 && self.estimate >= 0.85 * self.last_congestion;
@@ -317,10 +329,12 @@ impl Controller {
             self.estimate *= 1.0 + step;
             // With no congestion remembered, the trains say how far the climb can go at once:
             // a widened path is met in one decision instead of three or four (6 → 12 Mbit/s).
-            if let Some(jump) = capacity.map(|c| c * JUMP).filter(|j| self.last_congestion == 0.0 && *j > self.estimate)
-            {
+            // (Bounded by the maximum first: at the ceiling there is nothing to jump to.)
+            let jump = capacity.map(|c| (c * JUMP).min(self.max));
+            if let Some(jump) = jump.filter(|j| self.last_congestion == 0.0 && *j > self.estimate) {
                 self.estimate = jump;
                 self.jumped = ANSWERED;
+                self.acted_on_trains = true;
             }
         } else if clean && !near_congestion {
             self.estimate *= 1.0 + (0.05 * f64::from(self.clean_streak + 1)).min(0.25);
@@ -360,6 +374,9 @@ impl Controller {
         if self.just_decreased && !self.short_cut(recv) {
             return None;
         }
+        if self.jumped > 0 {
+            self.answer_jump(self.last_capacity, Some(recv));
+        }
         self.cut(self.estimate.min(recv), 0.9);
         self.estimate = self.estimate.clamp(self.min / 8.0, self.max);
         self.quality = self.next_quality();
@@ -377,34 +394,45 @@ impl Controller {
     /// (docs/bitrate-history.md, batch U).
     fn believed(&mut self, capacity: Option<f64>, congested: bool, carried: Option<f64>) -> Option<f64> {
         self.distrust = self.distrust.saturating_sub(1);
-        let answers_a_jump = self.jumped > 0;
-        if !congested && self.jumped > 0 {
+        if congested {
+            self.answer_jump(capacity, carried);
+        } else if self.jumped > 0 {
             self.jumped -= 1;
             // The path took the jump: whatever misled before, the trains read it now.
             if self.jumped == 0 {
                 self.misled = 0;
             }
         }
-        if congested {
-            self.jumped = 0;
-            self.misled = match capacity.zip(carried).map(|(c, r)| c > MISLEADING * r) {
-                Some(true) if answers_a_jump => self.misled + 1,
-                Some(false) => 0,
-                _ => self.misled,
-            };
-            if self.misled >= 2 {
-                self.distrust = DISTRUST;
-                self.misled = 0;
-            }
-        }
         capacity.filter(|c| c.is_finite() && *c > 0.0 && self.distrust == 0)
+    }
+
+    /// A congestion that carried `carried` while the trains read `capacity`: if it answers a
+    /// jump on the trains (see [`Controller::believed`]) and they claimed over twice what was
+    /// carried, they misled once more; trains that agree with what was carried clear the count.
+    fn answer_jump(&mut self, capacity: Option<f64>, carried: Option<f64>) {
+        let answers_a_jump = std::mem::take(&mut self.jumped) > 0;
+        self.misled = match capacity.zip(carried).map(|(c, r)| c > MISLEADING * r) {
+            Some(true) if answers_a_jump => self.misled + 1,
+            Some(false) => 0,
+            _ => self.misled,
+        };
+        if self.misled >= 2 {
+            self.distrust = DISTRUST;
+            self.misled = 0;
+        }
+    }
+
+    /// Whether the last decision acted on the trains' word: forgot a congestion because they
+    /// read a widened path, or jumped to them. What `adapt::debt` waits for.
+    pub fn acted_on_trains(&self) -> bool {
+        self.acted_on_trains
     }
 
     /// Congestion showed while `basis` kbit/s was carried: that is remembered as the path's
     /// limit, the estimate goes to `factor` of it, and the next interval is held.
     fn cut(&mut self, basis: f64, factor: f64) {
         if self.last_congestion == 0.0 {
-            self.trains_read_congestion = false;
+            self.congestion_trains = None;
         }
         self.last_congestion = basis;
         self.estimate = basis * factor;
@@ -754,6 +782,44 @@ mod tests {
         c.update(Feedback { capacity_kbps: Some(19_000.0), ..twcc(12_000.0, 5600.0, 4.0) });
         c.update(trains(3600.0, 19_900.0)); // held
         assert_eq!(c.update(trains(4400.0, 19_900.0)).target_kbps, 6048);
+    }
+
+    /// A deeper narrowing (6 → 2 Mbit/s) remembers a lower congestion: the trains' reading of
+    /// the 6 Mbit/s link no longer reads it, so bursts do not reopen the path until the trains
+    /// have read the 2 Mbit/s one.
+    #[test]
+    fn a_deeper_narrowing_needs_the_trains_to_read_it_again() {
+        let mut c = Controller::new(500, 12_000, 5000);
+        c.update(twcc(6500.0, 5500.0, 4.0)); // congestion at 5500
+        c.update(trains(4500.0, 6000.0)); // held; the trains read the 6 Mbit/s link
+        c.update(Feedback { capacity_kbps: Some(6000.0), ..twcc(5000.0, 2000.0, 4.0) }); // 2 Mbit/s now
+        c.update(trains(1700.0, 19_000.0)); // held
+        let d = c.update(trains(1800.0, 19_000.0));
+        assert!(d.target_kbps < 3000 && !c.acted_on_trains(), "a burst reopened the 2 Mbit/s path: {d:?}");
+        c.update(trains(1800.0, 2100.0)); // the trains read the 2 Mbit/s link
+        assert_eq!(c.update(trains(1800.0, 19_000.0)).target_kbps, 12_000, "then a widening is met at once");
+        assert!(c.acted_on_trains());
+        c.update(trains(12_000.0, 19_000.0));
+        assert!(!c.acted_on_trains(), "at the ceiling nothing more is done on the trains' word");
+    }
+
+    /// A jump on the trains that the half-second check cuts is answered as much as one the next
+    /// decision cuts: two such and the trains are set aside.
+    #[test]
+    fn jumps_answered_between_decisions_count_against_the_trains() {
+        let mut c = Controller::new(1000, 12_000, 12_000);
+        let queue = |recv: f64| twcc(recv * 1.3, recv, 4.0);
+        c.update(queue(5500.0));
+        for _ in 0..2 {
+            c.update(trains(4500.0, 6000.0)); // held
+            assert_eq!(c.update(trains(4950.0, 50_000.0)).target_kbps, 12_000);
+            assert!(c.check(queue(5500.0).twcc).is_some(), "the check cuts the jump");
+            c.update(trains(4500.0, 6000.0)); // held: the queue drained
+            c.update(queue(5500.0)); // the probe after it congests: not a jump's answer
+        }
+        c.update(trains(4500.0, 6000.0)); // held
+        let d = c.update(trains(4950.0, 50_000.0));
+        assert!(d.target_kbps < 7000, "the trains were set aside: {d:?}");
     }
 
     #[test]

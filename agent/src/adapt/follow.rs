@@ -105,6 +105,7 @@ fn poll_stats(webrtc: &gst::Element, adapt: Arc<Follower>, poll: Poll) {
                     open,
                     sent_kbps: None,
                     capacity_kbps: None,
+                    acted_on_trains: false,
                     loss,
                     rtt_ms,
                     now,
@@ -148,12 +149,12 @@ fn decide(adapt: &Follower, report: crate::adapt::stats::PathReport, now: std::t
     if let Some(c) = capacity_kbps {
         m.train_capacity_kbps.set(c.round() as i64);
     }
-    let (before, d, at_ceiling, open) = match adapt.controller.lock() {
+    let (before, d, at_ceiling, open, acted_on_trains) = match adapt.controller.lock() {
         Ok(mut c) => {
             let before = c.decision();
             let d =
                 c.update(crate::adapt::bitrate::Feedback { loss, rtt_ms, sent_kbps, twcc: report.twcc, capacity_kbps });
-            (before, d, c.at_ceiling(), c.open())
+            (before, d, c.at_ceiling(), c.open(), c.acted_on_trains())
         }
         Err(_) => return,
     };
@@ -172,7 +173,7 @@ fn decide(adapt: &Follower, report: crate::adapt::stats::PathReport, now: std::t
         quality = d.quality.name(),
         "path feedback"
     );
-    adapt.apply(Applied { before, d, at_ceiling, open, sent_kbps, capacity_kbps, loss, rtt_ms, now });
+    adapt.apply(Applied { before, d, at_ceiling, open, sent_kbps, capacity_kbps, acted_on_trains, loss, rtt_ms, now });
     // On a lossy path a packet that retransmission could not save leaves the picture broken
     // until a keyframe, and the browser's own request for one (PLI) comes late: without periodic
     // keyframes, 1 % loss on 6 Mbit/s took the viewer from 57 to 17 decoded frames a second. One
@@ -194,6 +195,8 @@ struct Applied {
     sent_kbps: Option<f64>,
     /// The frames' trains read for this decision (none between decisions).
     capacity_kbps: Option<f64>,
+    /// Whether the decision forgot a congestion or jumped on the trains' word.
+    acted_on_trains: bool,
     loss: f64,
     rtt_ms: Option<f64>,
     now: std::time::Instant,
@@ -203,7 +206,7 @@ impl Follower {
     /// The budgets, the pacer, the encoder and the picture follow decision `a.d`; the viewer's
     /// overlay and the metrics show it.
     fn apply(&self, a: Applied) {
-        let Applied { before, d, at_ceiling, open, sent_kbps, capacity_kbps, loss, rtt_ms, now } = a;
+        let Applied { before, d, at_ceiling, open, sent_kbps, capacity_kbps, acted_on_trains, loss, rtt_ms, now } = a;
         let owed = at_ceiling || open;
         let m = &self.metrics;
         if let Ok(mut r) = self.budgets.retransmissions.lock() {
@@ -249,7 +252,7 @@ impl Follower {
                     // widened; the skipped frames then were the narrow spell's, and the setting
                     // is the fit's whole (libvpx's buffer restarts full at it).
                     write_off = self.encoder == Encoder::Vp8
-                        && self.write_off.lock().is_ok_and(|mut w| w.due(open, capacity_kbps, skipped, now));
+                        && self.write_off.lock().is_ok_and(|mut w| w.due(acted_on_trains, capacity_kbps, skipped, now));
                     let setting =
                         if write_off { fit } else { crate::adapt::skip::encoder_setting(fit, encoded, skipped) };
                     tracing::debug!(
