@@ -251,7 +251,7 @@ impl Follower {
                     // libvpx's debt from a narrow spell goes once the trains show the path
                     // widened; the skipped frames then were the narrow spell's, and the setting
                     // is the fit's whole (libvpx's buffer restarts full at it).
-                    write_off = self.encoder == Encoder::Vp8
+                    write_off = self.encoder.keeps_rate_debt()
                         && self.write_off.lock().is_ok_and(|mut w| w.due(acted_on_trains, capacity_kbps, skipped, now));
                     let setting =
                         if write_off { fit } else { crate::adapt::skip::encoder_setting(fit, encoded, skipped) };

@@ -150,6 +150,13 @@ impl Encoder {
         }
     }
 
+    /// Whether this encoder's rate control runs up a debt while its frames are over the setting
+    /// and repays it after a raise: libvpx's VP8 only (its VP9 sends the raised rate at once,
+    /// see `vp9_owes_nothing_after_a_raise`; x264's VBV is one frame).
+    pub fn keeps_rate_debt(self) -> bool {
+        self == Self::Vp8
+    }
+
     /// Clears libvpx's VP8 rate buffer of its debt, without a keyframe, for a running `element`
     /// (this encoder) whose setting is `kbps`; `false` for encoders that keep no such debt.
     ///
@@ -163,7 +170,7 @@ impl Encoder {
     /// picks each frame's layer-sync flag modulo their count, which is zero (SIGFPE). Without
     /// one, every frame in between is a base-layer frame. The periodicity goes back to 0 last.
     pub fn reset_rate_buffer(self, element: &gst::Element, kbps: u32) -> bool {
-        if self != Self::Vp8 {
+        if !self.keeps_rate_debt() {
             return false;
         }
         let bps = kbps.saturating_mul(1000).clamp(2, i32::MAX as u32) as i32;
