@@ -230,7 +230,8 @@ fn lost_packets_are_resent_within_the_budget() {
                     .and_then(|b| gst_rtp::RTPBuffer::from_buffer_readable(b).ok())
                     .is_some_and(|r| r.payload_type() == 96);
                 if media && n.fetch_add(1, Ordering::SeqCst) % 25 == 24 {
-                    return gst::PadProbeReturn::Drop;
+                    // Handled: gstreamer-rs has freed it, and GStreamer 1.22 unrefs a Drop's again.
+                    return gst::PadProbeReturn::Handled;
                 }
                 gst::PadProbeReturn::Ok
             });

@@ -94,7 +94,11 @@ pub fn attach(enc: &gst::Element, budget: Arc<Mutex<FrameBudget>>, metrics: Arc<
         sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
             if budget.lock().is_ok_and(|mut b| !b.encode(Instant::now())) {
                 metrics.frames_skipped.inc();
-                return gst::PadProbeReturn::Drop;
+                // Handled, not Drop: gstreamer-rs frees the frame itself and leaves the probe
+                // no data, and GStreamer 1.22 unrefs a dropped item again, so every skipped
+                // frame logged a GStreamer-CRITICAL (25 a second on a narrowed link). A handled
+                // one it leaves alone, and the chain still returns OK.
+                return gst::PadProbeReturn::Handled;
             }
             gst::PadProbeReturn::Ok
         });
@@ -182,6 +186,51 @@ mod tests {
         assert_eq!(encoder_setting(12_000, 0, 0), 12_000, "a still desktop");
         assert_eq!(encoder_setting(5000, 30, 30), 2500, "half the frames encoded");
         assert_eq!(encoder_setting(5000, 0, 60), 500, "never below a tenth");
+    }
+
+    #[test]
+    fn skipped_frames_leave_the_pipeline_quietly() {
+        gst::init().expect("gst");
+        let criticals = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = criticals.clone();
+        let handler = gst::glib::log_set_handler(
+            Some("GStreamer"),
+            gst::glib::LogLevels::LEVEL_CRITICAL,
+            false,
+            false,
+            move |_, _, message| {
+                eprintln!("{message}");
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            },
+        );
+        let p = gst::parse::launch(
+            "videotestsrc pattern=snow num-buffers=120 ! video/x-raw,format=I420,width=320,height=240,framerate=60/1 \
+             ! vp8enc deadline=1 name=e ! fakesink name=sink",
+        )
+        .expect("pipeline")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+        let (enc, sink) = (p.by_name("e").expect("encoder"), p.by_name("sink").expect("sink"));
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        // 300 kbit/s against 320x240 noise: most frames do not fit.
+        attach(&enc, Arc::new(Mutex::new(FrameBudget::new(300))), metrics.clone());
+        let shown = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = shown.clone();
+        sink.static_pad("sink").expect("pad").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            gst::PadProbeReturn::Ok
+        });
+        p.set_state(gst::State::Playing).expect("playing");
+        let end = p
+            .bus()
+            .expect("bus")
+            .timed_pop_filtered(gst::ClockTime::from_seconds(20), &[gst::MessageType::Eos, gst::MessageType::Error]);
+        p.set_state(gst::State::Null).expect("stopped");
+        gst::glib::log_remove_handler(Some("GStreamer"), handler);
+        assert!(end.is_some_and(|m| m.type_() == gst::MessageType::Eos), "the stream ends normally");
+        let (skipped, encoded) = (metrics.frames_skipped.get(), shown.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(skipped > 30 && encoded > 0 && skipped + encoded == 120, "{skipped} skipped, {encoded} encoded");
+        assert_eq!(criticals.load(std::sync::atomic::Ordering::SeqCst), 0, "GStreamer-CRITICAL logged");
     }
 
     proptest! {
