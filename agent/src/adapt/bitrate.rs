@@ -148,6 +148,8 @@ const SHORT_OF_TRAINS: f64 = 0.9;
 const JUMP: f64 = 0.85;
 /// How long misleading trains are not believed: a minute of decisions.
 const DISTRUST: u32 = 60;
+/// A window that sent under this share of the estimate cannot show that a cut fell short.
+const OFFERED: f64 = 0.75;
 /// A congestion this many decisions after a jump on the trains answers it.
 const ANSWERED: u32 = 2;
 
@@ -305,7 +307,8 @@ impl Controller {
         }
         let held = std::mem::take(&mut self.just_decreased);
         let before = self.estimate;
-        if held && !(delay == Some(Delay::Queue) && arrived.is_some_and(|recv| self.short_cut(recv))) {
+        let fell_short = fb.twcc.zip(arrived).is_some_and(|(t, recv)| self.short_cut(t.sent_kbps, recv));
+        if held && !(delay == Some(Delay::Queue) && fell_short) {
             self.clean_streak = 0;
             // A cut between decisions reads a window partly from before a narrowing and can land
             // above the path (6059 kbit/s on the 6 Mbit/s link, which stayed so for 4.8 s until
@@ -371,7 +374,7 @@ impl Controller {
     pub fn check(&mut self, twcc: Option<crate::adapt::stats::Twcc>) -> Option<Decision> {
         let t = twcc.filter(|t| Delay::of(t, self.estimate) == Delay::Queue)?;
         let recv = t.recv_kbps.max(self.min / 8.0);
-        if self.just_decreased && !self.short_cut(recv) {
+        if self.just_decreased && !self.short_cut(t.sent_kbps, recv) {
             return None;
         }
         if self.jumped > 0 {
@@ -447,8 +450,14 @@ impl Controller {
     /// (scripts/bench-network). Only a queue counts: the receiver reports' loss after a cut
     /// still describes what was sent before it, and what arrives after a cut is less because
     /// less was sent; cutting again on those cascaded a probe's cut from 7.8 to 2.9 Mbit/s.
-    fn short_cut(&self, recv_kbps: f64) -> bool {
-        recv_kbps < self.estimate * 0.95
+    ///
+    /// And only a window that offered the path the estimate (at least [`OFFERED`] of it): one
+    /// that sent less says nothing of whether the estimate fits. Right after a narrowing met a
+    /// burst, the frame budget skipped most frames, and the window after the cut sent 2.8 Mbit/s
+    /// of which 1.7 arrived (the overflow's last losses): cutting on that took the 6 Mbit/s link
+    /// to 1.5 Mbit/s at half the size, a resize and a 578 ms gap (scripts/bench-network, VP8).
+    fn short_cut(&self, sent_kbps: f64, recv_kbps: f64) -> bool {
+        sent_kbps >= OFFERED * self.estimate && recv_kbps < self.estimate * 0.95
     }
 
     fn next_quality(&self) -> Quality {
@@ -897,6 +906,27 @@ mod tests {
         assert_eq!(c.update(twcc(7800.0, 5200.0, 3.0)).estimate_kbps, 4680);
         let stale = Feedback { loss: 0.23, ..twcc(4000.0, 3900.0, -0.5) };
         assert_eq!(c.update(stale).estimate_kbps, 4680);
+    }
+
+    #[test]
+    fn a_window_that_sent_little_after_a_cut_does_not_cut_again() {
+        // Batch A, run 8 (VP8): the narrowing met the climb's first second at 12 Mbit/s. A burst
+        // overflowed the link and was cut between decisions to 90 % of what arrived.
+        let mut c = Controller::new(4000, 12_000, 12_000);
+        assert_eq!(c.check(twcc(21_270.0, 7215.0, 0.3).twcc).map(|d| d.estimate_kbps), Some(6494));
+        // The frame budget then skipped most frames: the window sent 2.8 Mbit/s, of which 1.7
+        // arrived (the overflow's last losses). That says nothing of the path: held.
+        let starved = Feedback { loss: 0.145, capacity_kbps: Some(18_141.0), ..twcc(2843.0, 1707.0, 0.9) };
+        let d = c.update(starved);
+        assert_eq!((d.estimate_kbps, d.quality), (6494, Quality::Full), "no cascade to half the size");
+        // Nor between decisions while the cut is held.
+        let mut c = Controller::new(4000, 12_000, 12_000);
+        c.check(twcc(21_270.0, 7215.0, 0.3).twcc);
+        assert_eq!(c.check(twcc(2843.0, 1707.0, 0.9).twcc), None);
+        // A window that offered the estimate and still queued: the cut fell short, cut again.
+        let mut c = Controller::new(4000, 12_000, 12_000);
+        c.check(twcc(21_270.0, 7215.0, 0.3).twcc);
+        assert_eq!(c.check(twcc(6600.0, 5600.0, 0.5).twcc).map(|d| d.estimate_kbps), Some(5040));
     }
 
     #[test]
