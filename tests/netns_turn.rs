@@ -438,13 +438,17 @@ fn narrowing_link(codecs: &str) {
 /// What one degraded-link run measured, in ms after the link narrowed or widened.
 #[derive(serde::Serialize)]
 struct LinkFigures {
+    /// When the link narrowed (Unix ms), to read the agent's log beside these figures.
+    narrowed_unix_ms: u64,
     /// The encoder's target first under the narrowed link (6 Mbit/s), when the agent decided it,
     /// and when the page heard of it.
     below_ms: Option<u64>,
     below_seen_ms: Option<u64>,
     /// The longest time between two shown frames from when the page heard of it until the link
-    /// widened.
+    /// widened, and when it began (ms after the narrowing): what the agent's log says then is
+    /// what caused it.
     longest_gap_ms: f64,
+    longest_gap_at_ms: Option<f64>,
     /// Frames shown per second, and glass-to-glass p50 and p95, from 5 s after narrowing.
     narrowed_fps: f64,
     g2g_p50_ms: f64,
@@ -489,14 +493,18 @@ impl LinkFigures {
             .filter(|r| r.at > from && r.at <= widened)
             .flat_map(|r| r.s["frames"].as_array().into_iter().flatten().filter_map(|v| v.as_f64()))
             .collect();
-        let longest_gap_ms = shown.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        let longest = shown.windows(2).max_by(|a, b| (a[1] - a[0]).total_cmp(&(b[1] - b[0])));
+        let longest_gap_ms = longest.map_or(0.0, |w| w[1] - w[0]);
+        let longest_gap_at_ms = longest.map(|w| w[0] - narrowed as f64);
         let steady: Vec<&Row<'_>> = rows.iter().filter(|r| r.at >= narrowed + 5000 && r.at <= widened).collect();
         let lat = latencies(steady.iter().copied());
         let narrow: Vec<&Row<'_>> = rows.iter().filter(|r| r.at > narrowed && r.at <= widened).collect();
         Self {
+            narrowed_unix_ms: narrowed,
             below_ms,
             below_seen_ms,
             longest_gap_ms,
+            longest_gap_at_ms,
             narrowed_fps: steady.iter().map(|r| r.fps).sum::<f64>() / steady.len().max(1) as f64,
             g2g_p50_ms: percentile(&lat, 0.5),
             g2g_p95_ms: percentile(&lat, 0.95),
