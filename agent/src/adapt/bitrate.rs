@@ -12,7 +12,7 @@
 //!   without sending into it first, once the trains have read that congestion's own rate (a
 //!   shaper's burst allowance lets whole frames through at line rate right after a cut); with
 //!   none remembered, a clear interval jumps to 85 % of the capacity (a widened 20 Mbit/s path:
-//!   6 → 12 Mbit/s in one decision); no climb passes 85 % of them faster than 8 %; a cut landing
+//!   6 → 12 Mbit/s in one decision); no climb passes 85 % of them faster than 8 %, nor the trains themselves; a cut landing
 //!   over 90 % of the held interval's trains is cut again (see `update`). Where two jumps on the
 //!   trains in a row run into congestion with the trains claiming over twice what arrived, they
 //!   are set aside for a minute;
@@ -37,7 +37,8 @@
 //!     towards it;
 //!   - otherwise hold; and hold for the interval after any decrease, whose reports still describe
 //!     (and whose retransmissions still repair) what was sent before it, unless its
-//!     transport-wide feedback still shows a queue that the cut fell short of (`short_cut`).
+//!     transport-wide feedback, from a window that offered the path the estimate, still shows a
+//!     queue that the cut fell short of (`short_cut`).
 //!
 //! The encoder target follows the estimate within `[min, max]`. Below `min` the stream keeps its
 //! quality per frame and sends fewer of them: first half the frame rate, then (below `min / 2`)
