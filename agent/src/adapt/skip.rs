@@ -53,8 +53,18 @@ impl FrameBudget {
     /// Firefox at 1080p with only the clock changing, holding VP8 to 12 Mbit/s skipped a third
     /// of the frames. So frames are skipped only below the ceiling, where the target is what the
     /// path carries.
+    ///
+    /// A lower target is a cut (the controller lowers it only on congestion), and a cut forfeits
+    /// what was saved: the path is full, and its queue already holds what was sent over it.
+    /// Spending the savings after a cut sent 9.7 Mbit/s into a 6 Mbit/s link in the half second
+    /// after the target was cut to 5.8 (250 ms of the target at once, which the pacer lets out
+    /// at 1.5 times it; scripts/bench-network, VP8, a 587 ms gap).
     pub fn set_target(&mut self, target_kbps: u32, at_ceiling: bool, now: Instant) {
+        let cut = rate(target_kbps) < self.bucket.rate();
         self.bucket.set_rate(rate(target_kbps), now);
+        if cut {
+            self.bucket.spend(self.bucket.tokens().max(0.0));
+        }
         self.at_ceiling = at_ceiling;
     }
 
@@ -167,6 +177,24 @@ mod tests {
         b.set_target(10_000, false, t0 + Duration::from_secs(2));
         let (frames, _) = run(&mut b, t0 + Duration::from_secs(2), 2, |_| 60_000);
         assert!(frames < 60, "below it, the budget again: {frames}");
+    }
+
+    #[test]
+    fn a_cut_forfeits_what_was_saved() {
+        // At the ceiling on a still desktop the bucket is full; then the path congests.
+        let t0 = Instant::now();
+        let mut b = FrameBudget::new(12_000);
+        b.set_target(12_000, true, t0);
+        b.set_target(5800, false, t0);
+        // 20 kB frames at 60 fps for a second: only what 5.8 Mbit/s pays for (36 frames), not
+        // 250 ms of it on top (about 181 kB, nine frames more).
+        let (frames, bytes) = run(&mut b, t0, 1, |_| 20_000);
+        assert!((35..=37).contains(&frames), "about 36 frames: {frames}");
+        assert!(bytes <= 5800 * 1000 / 8 + 20_000, "{bytes} bytes in the first second");
+        // A raise keeps what was saved: a still desktop's savings are for its next burst.
+        let mut b = FrameBudget::new(4000);
+        b.set_target(8000, false, t0);
+        assert!(b.encode(t0) && b.bucket.tokens() > 0.0);
     }
 
     #[test]
