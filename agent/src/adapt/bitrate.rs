@@ -12,10 +12,10 @@
 //!   without sending into it first, once the trains have read that congestion's own rate (a
 //!   shaper's burst allowance lets whole frames through at line rate right after a cut); with
 //!   none remembered, a clear interval jumps to 85 % of the capacity (a widened 20 Mbit/s path:
-//!   6 → 12 Mbit/s in one decision); no climb passes 85 % of them faster than 8 %, nor the trains themselves; a cut landing
-//!   over 90 % of the held interval's trains is cut again (see `update`). Where two jumps on the
-//!   trains in a row run into congestion with the trains claiming over twice what arrived, they
-//!   are set aside for a minute;
+//!   6 → 12 Mbit/s in one decision); no climb passes 85 % of them faster than 8 %, nor the
+//!   trains themselves; a cut landing over 90 % of the held interval's trains is cut again (see
+//!   `update`). Where two jumps on the trains in a row run into congestion with the trains
+//!   claiming over twice what arrived, they are set aside for a minute;
 //! - what was lost (see `loss`) and the round-trip time, for browsers without TWCC and as the
 //!   second signal:
 //!   - loss above 10 %: decrease multiplicatively by half the loss, at most by 30 %
@@ -351,7 +351,7 @@ impl Controller {
         // 5.6 (scripts/bench-network, a 1143 ms gap). And 8 % steps past them were H.264's: the
         // climb after each cut went on to 7.1–7.2 Mbit/s with the trains at 5.9–6.7, overflowed
         // the 6 Mbit/s link every 5–6 s (40 % of a window lost) and each time left the longest
-        // gap of the narrowed spell, 509 and 582 ms in two runs of ten (batch E). A path that
+        // gap of the narrowed spell, 509 and 582 ms in two runs of ten (batch 13E). A path that
         // widens shows in the trains first, and they lift this bound with it. (Trains are
         // frames sent at once, which the pacer allows only to frames within the target: they
         // read the path, never the sender's own pace.)
@@ -919,7 +919,7 @@ mod tests {
 
     #[test]
     fn a_climb_near_the_trains_never_passes_them() {
-        // Batch F, run 1 (H.264): cut to 4930 on the 6 Mbit/s link, then clean seconds with the
+        // Batch 13F, run 1 (H.264): cut to 4930 on the 6 Mbit/s link, then clean seconds with the
         // trains at 5.9–6.7 Mbit/s. The climb went 5655, 6107, 6595, 7123 and overflowed.
         let mut c = Controller::new(4000, 12_000, 12_000);
         c.update(Feedback { capacity_kbps: Some(8689.0), ..twcc(16_823.0, 5477.0, 0.4) });
@@ -939,7 +939,7 @@ mod tests {
 
     #[test]
     fn a_window_that_sent_little_after_a_cut_does_not_cut_again() {
-        // Batch A, run 8 (VP8): the narrowing met the climb's first second at 12 Mbit/s. A burst
+        // Batch 13A, run 8 (VP8): the narrowing met the climb's first second at 12 Mbit/s. A burst
         // overflowed the link and was cut between decisions to 90 % of what arrived.
         let mut c = Controller::new(4000, 12_000, 12_000);
         assert_eq!(c.check(twcc(21_270.0, 7215.0, 0.3).twcc).map(|d| d.estimate_kbps), Some(6494));
