@@ -218,8 +218,10 @@ mod tests {
 
     #[test]
     fn skipped_frames_leave_the_pipeline_quietly() {
-        gst::init().expect("gst");
-        let criticals = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        use crate::media::encoder::{Encoder, NAME, ON_DEMAND, run_to_eos};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        crate::init_gstreamer().expect("GStreamer initialises");
+        let criticals = Arc::new(AtomicU64::new(0));
         let seen = criticals.clone();
         let handler = gst::glib::log_set_handler(
             Some("GStreamer"),
@@ -228,37 +230,32 @@ mod tests {
             false,
             move |_, _, message| {
                 eprintln!("{message}");
-                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                seen.fetch_add(1, Ordering::SeqCst);
             },
         );
-        let p = gst::parse::launch(
+        let desc = format!(
             "videotestsrc pattern=snow num-buffers=120 ! video/x-raw,format=I420,width=320,height=240,framerate=60/1 \
-             ! vp8enc deadline=1 name=e ! fakesink name=sink",
-        )
-        .expect("pipeline")
-        .downcast::<gst::Pipeline>()
-        .expect("a pipeline");
-        let (enc, sink) = (p.by_name("e").expect("encoder"), p.by_name("sink").expect("sink"));
+             ! {} ! fakesink name=sink",
+            Encoder::Vp8.fragment(300, 60, ON_DEMAND)
+        );
+        let p = gst::parse::launch(&desc).expect("parses").downcast::<gst::Bin>().expect("a bin");
+        let (enc, sink) = (p.by_name(NAME).expect("encoder"), p.by_name("sink").expect("sink"));
         let metrics = Arc::new(crate::metrics::Metrics::default());
         // 300 kbit/s against 320x240 noise: most frames do not fit.
         attach(&enc, Arc::new(Mutex::new(FrameBudget::new(300))), metrics.clone());
-        let shown = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let shown = Arc::new(AtomicU64::new(0));
         let count = shown.clone();
         sink.static_pad("sink").expect("pad").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            count.fetch_add(1, Ordering::SeqCst);
             gst::PadProbeReturn::Ok
         });
-        p.set_state(gst::State::Playing).expect("playing");
-        let end = p
-            .bus()
-            .expect("bus")
-            .timed_pop_filtered(gst::ClockTime::from_seconds(20), &[gst::MessageType::Eos, gst::MessageType::Error]);
-        p.set_state(gst::State::Null).expect("stopped");
+        let end = run_to_eos(p.upcast_ref(), Duration::from_secs(20));
+        let _ = p.set_state(gst::State::Null);
         gst::glib::log_remove_handler(Some("GStreamer"), handler);
-        assert!(end.is_some_and(|m| m.type_() == gst::MessageType::Eos), "the stream ends normally");
-        let (skipped, encoded) = (metrics.frames_skipped.get(), shown.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!(end, Ok(()), "the stream ends normally");
+        let (skipped, encoded) = (metrics.frames_skipped.get(), shown.load(Ordering::SeqCst));
         assert!(skipped > 30 && encoded > 0 && skipped + encoded == 120, "{skipped} skipped, {encoded} encoded");
-        assert_eq!(criticals.load(std::sync::atomic::Ordering::SeqCst), 0, "GStreamer-CRITICAL logged");
+        assert_eq!(criticals.load(Ordering::SeqCst), 0, "GStreamer-CRITICAL logged");
     }
 
     proptest! {
