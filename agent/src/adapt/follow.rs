@@ -42,6 +42,8 @@ pub struct Follower {
     frames: Mutex<(u64, u64)>,
     /// When libvpx's debt from a narrow spell is written off.
     write_off: Mutex<crate::adapt::debt::WriteOff>,
+    /// The share of the capture's frame rate that reaches the encoder.
+    cadence: Mutex<crate::adapt::cadence::Cadence>,
 }
 
 /// What the viewer's stream may spend, shared with the probes that enforce it: the encoder's
@@ -255,11 +257,22 @@ impl Follower {
                         && self.write_off.lock().is_ok_and(|mut w| w.due(acted_on_trains, capacity_kbps, skipped, now));
                     let setting =
                         if write_off { fit } else { crate::adapt::skip::encoder_setting(fit, encoded, skipped) };
+                    // The interval's frames were captured at the rate of the quality step before
+                    // this decision.
+                    let share = self
+                        .cadence
+                        .lock()
+                        .map_or(1.0, |mut c| c.update(counts.0 + counts.1, before.quality.fps(self.fps), now));
+                    let setting = match self.encoder.sizes_frames_by_caps_rate() {
+                        true => crate::adapt::cadence::compensate(setting, share),
+                        false => setting,
+                    };
                     tracing::debug!(
                         target_kbps = d.target_kbps,
                         fit_kbps = fit,
                         encoded,
                         skipped,
+                        share,
                         setting_kbps = setting,
                         "encoder setting"
                     );
@@ -305,6 +318,7 @@ impl Follower {
             last_path: agent.last_path.clone(),
             frames: Mutex::new((agent.metrics.frames.get(), agent.metrics.frames_skipped.get())),
             write_off: Mutex::default(),
+            cadence: Mutex::default(),
         }
     }
 }

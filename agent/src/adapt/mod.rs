@@ -2,7 +2,8 @@
 //! measures what was lost per interval, [`bitrate`] decides the encoder's target and the
 //! picture's quality step, [`pacing`] moves capture's phase against the viewer's display, and
 //! [`retransmit`] decides which lost packets are resent, [`skip`] which captured frames are
-//! encoded (both with a [`bucket`]), [`trains`] reads the path's capacity from how each frame's
+//! encoded (both with a [`bucket`]), [`cadence`] how far the capture falls short of its frame
+//! rate (what x264's setting makes up for), [`trains`] reads the path's capacity from how each frame's
 //! packets arrive, [`debt`] when libvpx's rate-buffer debt from a narrow spell is written off
 //! (once the trains show the path widened), and [`resume`] where a viewer who comes back starts.
 //! Each is driven by plain values in its unit tests; [`follow`] is where they meet GStreamer:
@@ -10,6 +11,7 @@
 
 pub mod bitrate;
 pub mod bucket;
+pub mod cadence;
 pub mod debt;
 pub mod follow;
 pub mod loss;

@@ -150,6 +150,17 @@ impl Encoder {
         }
     }
 
+    /// Whether this encoder sizes each frame as its setting over the caps' frame rate, however
+    /// few frames it is given: x264 (the zero-latency tuning turns off libx264's variable frame
+    /// rate input, and without it libx264 rate-controls by the caps' rate alone, see
+    /// `x264_sizes_frames_by_the_caps_rate_and_libvpx_by_the_time_between_them`), NVENC and
+    /// VA-API (both configured with the caps' rate). libvpx sizes each frame by the time since
+    /// the previous one. A capture that falls short of its rate (a busy machine) leaves the first
+    /// kind short of its setting by as much (`adapt::cadence`).
+    pub fn sizes_frames_by_caps_rate(self) -> bool {
+        !matches!(self, Self::Vp8 | Self::Vp9)
+    }
+
     /// Whether this encoder's rate control runs up a debt while its frames are over the setting
     /// and repays it after a raise: libvpx's VP8 only (its VP9 sends the raised rate at once,
     /// see `vp9_owes_nothing_after_a_raise`; x264's VBV is one frame).
@@ -407,6 +418,57 @@ mod codec_tests {
             assert!(run_to_eos(pipeline.upcast_ref(), Duration::from_secs(10)).is_ok(), "{}", enc.element());
             let _ = pipeline.set_state(gst::State::Null);
         }
+    }
+
+    /// Encodes 4 s of noise with `enc` at `kbps`, its caps at 60 frames a second of which only
+    /// one in `every` reaches it (a capture at a fraction of its rate); returns kbit/s sent over
+    /// the last three seconds.
+    fn given_one_frame_in(every: u32, enc: Encoder, kbps: u32) -> f64 {
+        crate::init_gstreamer().expect("GStreamer initialises");
+        let desc = format!(
+            "videotestsrc pattern=snow num-buffers=240 ! video/x-raw,format=I420,width=320,height=180,framerate=60/1 ! {} ! fakesink",
+            enc.fragment(kbps, 60, ON_DEMAND),
+        );
+        let pipeline = gst::parse::launch(&desc).expect("parses").downcast::<gst::Bin>().expect("a bin");
+        let element = pipeline.by_name(NAME).expect("enc");
+        let inputs = std::sync::atomic::AtomicU32::new(0);
+        element.static_pad("sink").expect("sink").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            match inputs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % every {
+                0 => gst::PadProbeReturn::Ok,
+                _ => gst::PadProbeReturn::Handled,
+            }
+        });
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sizes = out.clone();
+        element.static_pad("src").expect("src").add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(b) = info.buffer() {
+                sizes.lock().expect("sizes").push(b.size());
+            }
+            gst::PadProbeReturn::Ok
+        });
+        assert!(run_to_eos(pipeline.upcast_ref(), Duration::from_secs(60)).is_ok());
+        let _ = pipeline.set_state(gst::State::Null);
+        let given = 60.0 / f64::from(every);
+        let frames = out.lock().expect("sizes").split_off(given as usize);
+        frames.iter().map(|s| *s as f64 * 8.0 / 1000.0).sum::<f64>() * given / frames.len() as f64
+    }
+
+    /// Why only some encoders' settings follow the capture's frame rate (`adapt::cadence`): given
+    /// half the frames its caps promise, x264 sends half of what it sends given all of them,
+    /// libvpx the same; x264 asked twice over sends it again.
+    #[test]
+    fn x264_sizes_frames_by_the_caps_rate_and_libvpx_by_the_time_between_them() {
+        let x264 = given_one_frame_in(1, Encoder::X264, 3000);
+        let half = given_one_frame_in(2, Encoder::X264, 3000);
+        let compensated = given_one_frame_in(2, Encoder::X264, crate::adapt::cadence::compensate(3000, 0.5));
+        let (vp8, vp8_half) = (given_one_frame_in(1, Encoder::Vp8, 3000), given_one_frame_in(2, Encoder::Vp8, 3000));
+        eprintln!(
+            "asked 3000 kbit/s, all frames / half of them: x264 {x264:.0} / {half:.0} ({compensated:.0} asked twice over), VP8 {vp8:.0} / {vp8_half:.0}"
+        );
+        assert!(Encoder::X264.sizes_frames_by_caps_rate() && !Encoder::Vp8.sizes_frames_by_caps_rate());
+        assert!(half < x264 * 0.65, "x264 sent {half:.0} kbit/s given half the frames, {x264:.0} given all");
+        assert!(compensated > x264 * 0.85, "x264 asked twice over sent {compensated:.0} kbit/s, {x264:.0} given all");
+        assert!(vp8_half > vp8 * 0.85, "VP8 sent {vp8_half:.0} kbit/s given half the frames, {vp8:.0} given all");
     }
 
     /// Encodes 5 s of noise at 300 kbit/s with `enc`, then raises it to 8 Mbit/s (resetting
