@@ -37,6 +37,8 @@ pub struct Metrics {
     pub retransmission_requests: Family<Vec<(String, String)>, Counter>,
     /// Frames dropped before encoding (capture faster than encode).
     pub frames_dropped: Counter,
+    /// Video bytes the pacer let go before the pacing rate allowed (a backlog past its bound).
+    pub paced_early_bytes: Counter,
     /// Frames not encoded because the encoder's output was over its target (`adapt::skip`).
     pub frames_skipped: Counter,
     /// Times libvpx's rate-buffer debt was written off after the path widened (`adapt::debt`).
@@ -95,6 +97,7 @@ impl Metrics {
             repair_keyframes: Counter::default(),
             retransmission_requests: Family::default(),
             frames_dropped: Counter::default(),
+            paced_early_bytes: Counter::default(),
             frames_skipped: Counter::default(),
             debt_write_offs: Counter::default(),
             rtt_ms: Gauge::default(),
@@ -140,6 +143,11 @@ impl Metrics {
             m.retransmission_requests.clone(),
         );
         registry.register("frames_dropped", "Captured frames dropped before encoding", m.frames_dropped.clone());
+        registry.register(
+            "paced_early_bytes",
+            "Video bytes the pacer let go before its rate allowed, their backlog past its bound",
+            m.paced_early_bytes.clone(),
+        );
         registry.register(
             "frames_skipped",
             "Captured frames not encoded because the encoder sent more than its target allows (an encoder at its coarsest quantizer)",

@@ -235,6 +235,11 @@ impl Follower {
             pipeline.by_name(pipeline::PACER).and_then(|p| p.downcast::<crate::media::pacer::VdiPacer>().ok())
         {
             pacer.set_target(d.target_kbps);
+            let early = pacer.take_early();
+            m.paced_early_bytes.inc_by(early);
+            if early > 0 {
+                tracing::debug!(early_bytes = early, "paced early");
+            }
         }
         if let Some(enc) = pipeline.by_name(crate::media::encoder::NAME) {
             let mut write_off = false;

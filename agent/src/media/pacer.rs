@@ -39,7 +39,11 @@ pub const MAX_DELAY: Duration = Duration::from_millis(200);
 
 /// The pacer's account: bytes that may go now, refilled at the pacing rate.
 #[derive(Debug)]
-pub struct Bucket(TokenBucket);
+pub struct Bucket {
+    tokens: TokenBucket,
+    /// Bytes that went before the pacing rate allowed (see [`Bucket::wait`]), since last taken.
+    early: u64,
+}
 
 fn rate(target_kbps: u32) -> f64 {
     f64::from(target_kbps) * 1000.0 / 8.0 * FACTOR
@@ -48,22 +52,33 @@ fn rate(target_kbps: u32) -> f64 {
 impl Bucket {
     /// Paces for an encoder target of `target_kbps`.
     pub fn new(target_kbps: u32) -> Self {
-        Self(TokenBucket::new(rate(target_kbps), DEPTH, MAX_DELAY))
+        Self { tokens: TokenBucket::new(rate(target_kbps), DEPTH, MAX_DELAY), early: 0 }
     }
 
     /// The encoder's new target, from `now`.
     pub fn set_target(&mut self, target_kbps: u32, now: Instant) {
-        self.0.set_rate(rate(target_kbps), now);
+        self.tokens.set_rate(rate(target_kbps), now);
     }
 
     /// How long a packet of `bytes` waits before it goes, at `now`, when it has waited `age`
     /// already (since its frame was captured): what the bucket asks, but never past
-    /// [`MAX_DELAY`] of age.
+    /// [`MAX_DELAY`] of age. A packet the bound lets go sooner than the rate would, or whose
+    /// debt the bucket cannot hold, goes early: that is what reaches the path faster than paced.
     pub fn wait(&mut self, bytes: usize, now: Instant, age: Duration) -> Duration {
-        self.0.refill(now);
-        self.0.spend(bytes as f64);
-        let owed = Duration::from_secs_f64((-self.0.tokens()).max(0.0) / self.0.rate());
-        owed.min(MAX_DELAY.saturating_sub(age))
+        self.tokens.refill(now);
+        let unbounded = self.tokens.tokens() - bytes as f64;
+        self.tokens.spend(bytes as f64);
+        let owed = Duration::from_secs_f64((-self.tokens.tokens()).max(0.0) / self.tokens.rate());
+        let wait = owed.min(MAX_DELAY.saturating_sub(age));
+        if wait < owed || unbounded < self.tokens.tokens() {
+            self.early += bytes as u64;
+        }
+        wait
+    }
+
+    /// Bytes sent early since the last call.
+    pub fn take_early(&mut self) -> u64 {
+        std::mem::take(&mut self.early)
     }
 }
 
@@ -79,6 +94,12 @@ impl VdiPacer {
         if let Ok(mut b) = self.imp().bucket.lock() {
             b.set_target(target_kbps, Instant::now());
         }
+    }
+
+    /// Bytes the pacer let go before the pacing rate allowed, since the last call: a backlog
+    /// older than [`MAX_DELAY`].
+    pub fn take_early(&self) -> u64 {
+        self.imp().bucket.lock().map_or(0, |mut b| b.take_early())
     }
 }
 
@@ -200,6 +221,9 @@ mod tests {
         let t0 = Instant::now();
         let left = send(&mut Bucket::new(5000), t0, &[(1200, Duration::ZERO); 121]);
         assert_eq!(left[30], Duration::ZERO, "what the bucket holds goes at once");
+        let mut b = Bucket::new(5000);
+        send(&mut b, t0, &[(1200, Duration::ZERO); 121]);
+        assert_eq!(b.take_early(), 0, "a keyframe within the bound is all paced");
         assert!(left[31] > Duration::ZERO);
         // (145.2 - 37.5) kB at 937.5 kB/s: 115 ms.
         let last = left[120].as_secs_f64() * 1000.0;
@@ -219,6 +243,11 @@ mod tests {
         let worst = left.iter().zip(&packets).map(|(l, p)| *l - p.1).max().unwrap_or_default();
         assert!(worst <= MAX_DELAY, "{worst:?}");
         assert!(worst >= MAX_DELAY - 2 * MS, "it did hold packets back: {worst:?}");
+        // What the bound let through: once the backlog is 200 ms old, every packet goes as it
+        // comes, so all of the second's 750 kB but the first quarter second's paced share.
+        let early = b.take_early();
+        assert!((600_000..720_000).contains(&early), "{early} bytes early");
+        assert_eq!(b.take_early(), 0);
         // A higher target pays what is owed within a couple of milliseconds.
         b.set_target(100_000, t0 + Duration::from_millis(1300));
         assert_eq!(b.wait(1200, t0 + Duration::from_millis(1302), Duration::ZERO), Duration::ZERO);
