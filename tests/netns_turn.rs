@@ -123,7 +123,10 @@ fn agent(t: &Topology, display: &str, protocol: &str) -> Logged {
 
 /// An agent offering `codecs`, logging at `log` (a `RUST_LOG` filter).
 fn agent_logging(t: &Topology, display: &str, protocol: &str, codecs: &str, log: &str) -> Logged {
-    let mut cmd = t.exec("pod", &bin("vdi-agent"));
+    // scripts/bench-network measures the agent as the images ship it (`--profile dist`); the
+    // suite runs the one it just built.
+    let agent = std::env::var_os("VDI_BENCH_AGENT").map_or_else(|| bin("vdi-agent"), std::path::PathBuf::from);
+    let mut cmd = t.exec("pod", &agent);
     cmd.args(["--addr", "0.0.0.0", "--port", "8080"])
         .env("DISPLAY", display)
         .env("SELKIES_ENCODER", "x264enc")
