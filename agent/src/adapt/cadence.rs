@@ -51,11 +51,6 @@ impl Cadence {
         self.last = Some((now, given, fps));
         self.share
     }
-
-    /// The share read last.
-    pub fn share(&self) -> f64 {
-        self.share
-    }
 }
 
 /// The setting for an encoder that sizes frames by the caps' rate, given `share` of that rate
@@ -71,13 +66,8 @@ mod tests {
 
     /// Seconds of readings at `fps` promised, `given` frames a second.
     fn run(c: &mut Cadence, start: Instant, from: u64, seconds: u64, per_second: u64, fps: u32) -> (u64, f64) {
-        let mut total = from;
-        let mut share = c.share();
-        for s in 1..=seconds {
-            total += per_second;
-            share = c.update(total, fps, start + Duration::from_secs(s));
-        }
-        (total, share)
+        let shares = (1..=seconds).map(|s| c.update(from + s * per_second, fps, start + Duration::from_secs(s)));
+        (from + seconds * per_second, shares.last().unwrap_or(f64::NAN))
     }
 
     #[test]

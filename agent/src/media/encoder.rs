@@ -420,37 +420,55 @@ mod codec_tests {
         }
     }
 
-    /// Encodes 4 s of noise with `enc` at `kbps`, its caps at 60 frames a second of which only
-    /// one in `every` reaches it (a capture at a fraction of its rate); returns kbit/s sent over
-    /// the last three seconds.
-    fn given_one_frame_in(every: u32, enc: Encoder, kbps: u32) -> f64 {
+    /// Encodes `buffers` frames of 320x180 noise at 60 fps with `enc` at `kbps`; `on_input` sees
+    /// each frame's index and the encoder before it is encoded, and says whether it is. Returns
+    /// each encoded frame's size and whether it is a keyframe.
+    fn encode_noise(
+        enc: Encoder,
+        kbps: u32,
+        buffers: u32,
+        on_input: impl Fn(u32, &gst::Element) -> gst::PadProbeReturn + Send + Sync + 'static,
+    ) -> Vec<(usize, bool)> {
         crate::init_gstreamer().expect("GStreamer initialises");
         let desc = format!(
-            "videotestsrc pattern=snow num-buffers=240 ! video/x-raw,format=I420,width=320,height=180,framerate=60/1 ! {} ! fakesink",
+            "videotestsrc pattern=snow num-buffers={buffers} ! video/x-raw,format=I420,width=320,height=180,framerate=60/1 ! {} ! fakesink",
             enc.fragment(kbps, 60, ON_DEMAND),
         );
         let pipeline = gst::parse::launch(&desc).expect("parses").downcast::<gst::Bin>().expect("a bin");
         let element = pipeline.by_name(NAME).expect("enc");
-        let inputs = std::sync::atomic::AtomicU32::new(0);
+        let (inputs, encoder) = (std::sync::atomic::AtomicU32::new(0), element.clone());
         element.static_pad("sink").expect("sink").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            match inputs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % every {
-                0 => gst::PadProbeReturn::Ok,
-                _ => gst::PadProbeReturn::Handled,
-            }
+            on_input(inputs.fetch_add(1, std::sync::atomic::Ordering::SeqCst), &encoder)
         });
         let out = Arc::new(Mutex::new(Vec::new()));
         let sizes = out.clone();
         element.static_pad("src").expect("src").add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             if let Some(b) = info.buffer() {
-                sizes.lock().expect("sizes").push(b.size());
+                let key = !b.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                sizes.lock().expect("sizes").push((b.size(), key));
             }
             gst::PadProbeReturn::Ok
         });
         assert!(run_to_eos(pipeline.upcast_ref(), Duration::from_secs(60)).is_ok());
         let _ = pipeline.set_state(gst::State::Null);
+        std::mem::take(&mut *out.lock().expect("sizes"))
+    }
+
+    /// kbit/s of `frames` (size, keyframe) encoded `per_second` a second.
+    fn kbps_of(frames: &[(usize, bool)], per_second: f64) -> f64 {
+        frames.iter().map(|(s, _)| *s as f64 * 8.0 / 1000.0).sum::<f64>() * per_second / frames.len() as f64
+    }
+
+    /// Encodes 4 s of noise with `enc` at `kbps`, its caps at 60 frames a second of which only
+    /// one in `every` reaches it (a capture at a fraction of its rate); returns kbit/s sent over
+    /// the last three seconds.
+    fn given_one_frame_in(every: u32, enc: Encoder, kbps: u32) -> f64 {
+        let frames = encode_noise(enc, kbps, 240, move |i, _| match i % every {
+            0 => gst::PadProbeReturn::Ok,
+            _ => gst::PadProbeReturn::Handled,
+        });
         let given = 60.0 / f64::from(every);
-        let frames = out.lock().expect("sizes").split_off(given as usize);
-        frames.iter().map(|s| *s as f64 * 8.0 / 1000.0).sum::<f64>() * given / frames.len() as f64
+        kbps_of(&frames[given as usize..], given)
     }
 
     /// Why only some encoders' settings follow the capture's frame rate (`adapt::cadence`): given
@@ -475,37 +493,17 @@ mod codec_tests {
     /// its rate buffer with `reset`); returns what the second after the raise sent, kbit/s, and
     /// its keyframes.
     fn after_a_raise(enc: Encoder, reset: bool) -> (f64, usize) {
-        crate::init_gstreamer().expect("GStreamer initialises");
-        let desc = format!(
-            "videotestsrc pattern=snow num-buffers=360 ! video/x-raw,format=I420,width=320,height=180,framerate=60/1 ! {} ! fakesink",
-            enc.fragment(300, 60, ON_DEMAND),
-        );
-        let pipeline = gst::parse::launch(&desc).expect("parses").downcast::<gst::Bin>().expect("a bin");
-        let element = pipeline.by_name(NAME).expect("enc");
-        let (inputs, raised) = (std::sync::atomic::AtomicU32::new(0), element.clone());
-        element.static_pad("sink").expect("sink").add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            if inputs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 300 {
-                enc.set_bitrate(&raised, 8000);
+        let frames = encode_noise(enc, 300, 360, move |i, element| {
+            if i == 300 {
+                enc.set_bitrate(element, 8000);
                 if reset {
-                    assert!(enc.reset_rate_buffer(&raised, 8000));
+                    assert!(enc.reset_rate_buffer(element, 8000));
                 }
             }
             gst::PadProbeReturn::Ok
         });
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let sizes = out.clone();
-        element.static_pad("src").expect("src").add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-            if let Some(b) = info.buffer() {
-                let key = !b.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                sizes.lock().expect("sizes").push((b.size(), key));
-            }
-            gst::PadProbeReturn::Ok
-        });
-        assert!(run_to_eos(pipeline.upcast_ref(), Duration::from_secs(60)).is_ok());
-        let _ = pipeline.set_state(gst::State::Null);
-        let frames = out.lock().expect("sizes").split_off(301);
-        let kbps = frames.iter().map(|(s, _)| *s as f64 * 8.0 / 1000.0).sum::<f64>() * 60.0 / frames.len() as f64;
-        (kbps, frames.iter().filter(|(_, key)| *key).count())
+        let frames = &frames[301..];
+        (kbps_of(frames, 60.0), frames.iter().filter(|(_, key)| *key).count())
     }
 
     /// On noise at 300 kbit/s libvpx's VP8 sends ten times what it is asked (its coarsest
