@@ -413,6 +413,7 @@ fn narrowing_link(codecs: &str) {
     assert_eq!(codec.to_ascii_lowercase(), codecs, "the viewer's codec");
     let rows = rows(&samples);
     write_network_csv(&rows, &link);
+    write_samples(&samples);
     let figures = LinkFigures::of(&rows, narrowed, widened, &agent_targets(&log));
     let summary = figures.write(codecs);
     eprintln!("{summary}");
@@ -539,6 +540,13 @@ fn bench_dir() -> std::path::PathBuf {
         .join("bench-network");
     let _ = std::fs::create_dir_all(&dir);
     dir
+}
+
+/// The page's samples as they came, one JSON object a line, for reading a run's gaps after the
+/// fact: `target/bench-network/samples.jsonl`.
+fn write_samples(samples: &[serde_json::Value]) {
+    let lines: String = samples.iter().map(|s| format!("{s}\n")).collect();
+    let _ = std::fs::write(bench_dir().join("samples.jsonl"), lines);
 }
 
 /// The figures over time, for scripts/bench-network's plot: `target/bench-network/degraded-link.csv`.

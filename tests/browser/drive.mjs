@@ -275,7 +275,9 @@ async function networkSteps() {
       if (pc) (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') inb = r; });
       // How the picture is repaired: keyframes asked for (PLI), packets asked for again (NACK),
       // keyframes decoded; cumulative, as the browser counts them.
-      const repair = inb ? { pli: inb.pliCount, nack: inb.nackCount, keyframes: inb.keyFramesDecoded } : {};
+      const repair = inb ? { pli: inb.pliCount, nack: inb.nackCount, keyframes: inb.keyFramesDecoded,
+        received: inb.framesReceived, dropped: inb.framesDropped, lost: inb.packetsLost,
+        freezes: inb.freezeCount, frozen_s: inb.totalFreezesDuration } : {};
       return { ...out, ...repair, decoded: inb ? inb.framesDecoded : null, bytes: inb ? inb.bytesReceived : null,
         size: `${v.videoWidth}x${v.videoHeight}`, agent: client.path, connection: client.connection, codec: client.codec };
     });
