@@ -13,7 +13,7 @@
 //!   shaper's burst allowance lets whole frames through at line rate right after a cut); with
 //!   none remembered, a clear interval jumps to 85 % of the capacity (a widened 20 Mbit/s path:
 //!   6 → 12 Mbit/s in one decision); no climb passes 85 % of them faster than 8 %, nor the
-//!   trains themselves; a cut landing over 90 % of the held interval's trains is cut again (see
+//!   trains themselves (libvpx's, bursty, not 80 % of them: `Controller::bursty`); a cut landing over 90 % of the held interval's trains is cut again (see
 //!   `update`). Where two jumps on the trains in a row run into congestion with the trains
 //!   claiming over twice what arrived, they are set aside for a minute;
 //! - what was lost (see `loss`) and the round-trip time, for browsers without TWCC and as the
@@ -136,6 +136,8 @@ pub struct Controller {
     last_capacity: Option<f64>,
     /// Whether the last decision forgot a congestion or jumped on the trains' word.
     acted_on_trains: bool,
+    /// The share of the trains' capacity the climb may reach (see [`Controller::bursty`]).
+    path_share: f64,
 }
 
 /// Trains showing this many times the last congestion's rate mean the path widened.
@@ -147,6 +149,9 @@ const MISLEADING: f64 = 2.0;
 const SHORT_OF_TRAINS: f64 = 0.9;
 /// How far below the trains' capacity a jump lands.
 const JUMP: f64 = 0.85;
+/// The share of the trains' capacity a bursty encoder's climb reaches (see
+/// [`Controller::bursty`]).
+pub const BURSTY_SHARE: f64 = 0.8;
 /// How long misleading trains are not believed: a minute of decisions.
 const DISTRUST: u32 = 60;
 /// A window that sent under this share of the estimate cannot show that a cut fell short.
@@ -205,7 +210,16 @@ impl Controller {
             congestion_trains: None,
             last_capacity: None,
             acted_on_trains: false,
+            path_share: 1.0,
         }
+    }
+
+    /// The same, for an encoder whose output comes in bursts the path's queue must absorb
+    /// (libvpx: no VBV, keyframes several frames' worth, one a second while loss lasts): the
+    /// climb stops at [`BURSTY_SHARE`] of the trains' capacity rather than at the capacity.
+    pub fn bursty(mut self) -> Self {
+        self.path_share = BURSTY_SHARE;
+        self
     }
 
     /// The current decision.
@@ -358,9 +372,9 @@ impl Controller {
         if let Some(c) = capacity
             && self.estimate > before
         {
-            let mark = c * JUMP;
+            let mark = c * JUMP.min(self.path_share);
             self.estimate = if before < mark { self.estimate.min(mark) } else { self.estimate.min(before * 1.08) };
-            self.estimate = self.estimate.min(c.max(before));
+            self.estimate = self.estimate.min((c * self.path_share).max(before));
         }
         self.estimate = self.estimate.clamp(self.min / 8.0, self.max);
         self.quality = self.next_quality();
@@ -934,6 +948,26 @@ mod tests {
             .collect();
         assert_eq!(climb, [5654, 6107, 6107, 6107, 6400], "up to the trains, never past them");
         // Trains that read a widened path lift the bound at once.
+        assert_eq!(c.update(trains(5800.0, 20_000.0)).estimate_kbps, 12_000);
+    }
+
+    #[test]
+    fn a_bursty_encoders_climb_stops_short_of_the_trains() {
+        // The same cut and trains as above, for libvpx: its keyframe each second while loss
+        // lasts, on a climb past 4.6 Mbit/s with the trains at 5.6, overflowed the 6 Mbit/s
+        // link's 37.5 kB queue and left the narrowed spell's longest gap (batch 15A).
+        let mut c = Controller::new(4000, 12_000, 12_000).bursty();
+        c.update(Feedback { capacity_kbps: Some(8689.0), ..twcc(16_823.0, 5477.0, 0.4) });
+        c.update(trains(4263.0, 6283.0)); // held
+        let climb: Vec<u32> = [6652.0, 6235.0, 6048.0, 5899.0, 7000.0]
+            .iter()
+            .map(|&capacity| {
+                let sent = f64::from(c.decision().target_kbps) * 0.9;
+                c.update(trains(sent, capacity)).estimate_kbps
+            })
+            .collect();
+        assert_eq!(climb, [5322, 5322, 5322, 5322, 5600], "up to 80 % of the trains");
+        // Trains that read a widened path lift the bound at once, as for any encoder.
         assert_eq!(c.update(trains(5800.0, 20_000.0)).estimate_kbps, 12_000);
     }
 

@@ -304,11 +304,8 @@ impl Follower {
     /// For `agent`'s viewer of `pipeline`, encoded by `encoder`, starting at `start_kbps`.
     pub fn new(agent: &Agent, pipeline: &gst::Pipeline, encoder: Encoder, start_kbps: u32, budgets: Budgets) -> Self {
         let s = &agent.settings;
-        let controller = Arc::new(Mutex::new(crate::adapt::bitrate::Controller::new(
-            s.min_video_bitrate,
-            s.max_video_bitrate,
-            start_kbps,
-        )));
+        let controller = crate::adapt::bitrate::Controller::new(s.min_video_bitrate, s.max_video_bitrate, start_kbps);
+        let controller = Arc::new(Mutex::new(if encoder.bursty() { controller.bursty() } else { controller }));
         follow_capture_size(pipeline, controller.clone(), s.framerate);
         Self {
             metrics: agent.metrics.clone(),

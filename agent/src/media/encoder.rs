@@ -161,6 +161,13 @@ impl Encoder {
         !matches!(self, Self::Vp8 | Self::Vp9)
     }
 
+    /// Whether this encoder's output comes in bursts a path's queue must absorb: libvpx, whose
+    /// frames no VBV bounds and whose keyframes run to several frames' worth (x264 keeps each
+    /// frame within one frame's share; NVENC and VA-API are set to CBR).
+    pub fn bursty(self) -> bool {
+        matches!(self, Self::Vp8 | Self::Vp9)
+    }
+
     /// Whether this encoder's rate control runs up a debt while its frames are over the setting
     /// and repays it after a raise: libvpx's VP8 only (its VP9 sends the raised rate at once,
     /// see `vp9_owes_nothing_after_a_raise`; x264's VBV is one frame).
