@@ -234,7 +234,9 @@ impl Follower {
         if let Some(pacer) =
             pipeline.by_name(pipeline::PACER).and_then(|p| p.downcast::<crate::media::pacer::VdiPacer>().ok())
         {
-            pacer.set_target(d.target_kbps);
+            // A bursty encoder's keyframes are paced no faster than the path (see `media::pacer`).
+            let path = self.budgets.capacity.lock().ok().and_then(|c| c.last()).filter(|_| self.encoder.bursty());
+            pacer.set_target(d.target_kbps, path);
             let early = pacer.take_early();
             m.paced_early_bytes.inc_by(early);
             if early > 0 {

@@ -163,7 +163,9 @@ impl Encoder {
 
     /// Whether this encoder's output comes in bursts a path's queue must absorb: libvpx, whose
     /// frames no VBV bounds and whose keyframes run to several frames' worth (x264 keeps each
-    /// frame within one frame's share; NVENC and VA-API are set to CBR).
+    /// frame within one frame's share; NVENC and VA-API are set to CBR). Its climb stops short of
+    /// the path's capacity (`Controller::bursty`) and its packets are paced no faster than the
+    /// path (`media::pacer`).
     pub fn bursty(self) -> bool {
         matches!(self, Self::Vp8 | Self::Vp9)
     }
