@@ -931,21 +931,28 @@ mod tests {
         assert_eq!(c.update(stale).estimate_kbps, 4680);
     }
 
-    #[test]
-    fn a_climb_near_the_trains_never_passes_them() {
-        // Batch 13F, run 1 (H.264): cut to 4930 on the 6 Mbit/s link, then clean seconds with the
-        // trains at 5.9–6.7 Mbit/s. The climb went 5655, 6107, 6595, 7123 and overflowed.
-        let mut c = Controller::new(4000, 12_000, 12_000);
+    /// Batch 13F, run 1: cut to 4930 on the 6 Mbit/s link, the next interval held, then clean
+    /// seconds with the trains at `readings` and the encoder sending 90 % of its target. The
+    /// estimate after each, and the controller.
+    fn climb_after_a_cut(mut c: Controller, readings: &[f64]) -> (Vec<u32>, Controller) {
         c.update(Feedback { capacity_kbps: Some(8689.0), ..twcc(16_823.0, 5477.0, 0.4) });
         assert_eq!(c.decision().estimate_kbps, 4929);
         c.update(trains(4263.0, 6283.0)); // held
-        let climb: Vec<u32> = [6652.0, 6235.0, 6048.0, 5899.0, 6400.0]
+        let climb = readings
             .iter()
             .map(|&capacity| {
                 let sent = f64::from(c.decision().target_kbps) * 0.9;
                 c.update(trains(sent, capacity)).estimate_kbps
             })
             .collect();
+        (climb, c)
+    }
+
+    #[test]
+    fn a_climb_near_the_trains_never_passes_them() {
+        // H.264, trains at 5.9–6.7 Mbit/s: the climb went 5655, 6107, 6595, 7123 and overflowed.
+        let (climb, mut c) =
+            climb_after_a_cut(Controller::new(4000, 12_000, 12_000), &[6652.0, 6235.0, 6048.0, 5899.0, 6400.0]);
         assert_eq!(climb, [5654, 6107, 6107, 6107, 6400], "up to the trains, never past them");
         // Trains that read a widened path lift the bound at once.
         assert_eq!(c.update(trains(5800.0, 20_000.0)).estimate_kbps, 12_000);
@@ -953,19 +960,11 @@ mod tests {
 
     #[test]
     fn a_bursty_encoders_climb_stops_short_of_the_trains() {
-        // The same cut and trains as above, for libvpx: its keyframe each second while loss
-        // lasts, on a climb past 4.6 Mbit/s with the trains at 5.6, overflowed the 6 Mbit/s
-        // link's 37.5 kB queue and left the narrowed spell's longest gap (batch 15A).
-        let mut c = Controller::new(4000, 12_000, 12_000).bursty();
-        c.update(Feedback { capacity_kbps: Some(8689.0), ..twcc(16_823.0, 5477.0, 0.4) });
-        c.update(trains(4263.0, 6283.0)); // held
-        let climb: Vec<u32> = [6652.0, 6235.0, 6048.0, 5899.0, 7000.0]
-            .iter()
-            .map(|&capacity| {
-                let sent = f64::from(c.decision().target_kbps) * 0.9;
-                c.update(trains(sent, capacity)).estimate_kbps
-            })
-            .collect();
+        // The same for libvpx: its keyframe each second while loss lasts, on a climb past 4.6
+        // Mbit/s with the trains at 5.6, overflowed the 6 Mbit/s link's 37.5 kB queue and left
+        // the narrowed spell's longest gap (batch 15A).
+        let bursty = Controller::new(4000, 12_000, 12_000).bursty();
+        let (climb, mut c) = climb_after_a_cut(bursty, &[6652.0, 6235.0, 6048.0, 5899.0, 7000.0]);
         assert_eq!(climb, [5322, 5322, 5322, 5322, 5600], "up to 80 % of the trains");
         // Trains that read a widened path lift the bound at once, as for any encoder.
         assert_eq!(c.update(trains(5800.0, 20_000.0)).estimate_kbps, 12_000);
