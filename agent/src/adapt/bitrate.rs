@@ -13,8 +13,9 @@
 //!   shaper's burst allowance lets whole frames through at line rate right after a cut); with
 //!   none remembered, a clear interval jumps to 85 % of the capacity (a widened 20 Mbit/s path:
 //!   6 → 12 Mbit/s in one decision); no climb passes 85 % of them faster than 8 %, nor the
-//!   trains themselves (libvpx's, bursty, not 80 % of them: `Controller::bursty`); a cut landing over 90 % of the held interval's trains is cut again (see
-//!   `update`). Where two jumps on the trains in a row run into congestion with the trains
+//!   trains themselves (libvpx's, whose output comes in bursts, not 80 % of them:
+//!   `Controller::bursty`); a cut landing over 90 % of the held interval's trains is cut again
+//!   (see `update`). Where two jumps on the trains in a row run into congestion with the trains
 //!   claiming over twice what arrived, they are set aside for a minute;
 //! - what was lost (see `loss`) and the round-trip time, for browsers without TWCC and as the
 //!   second signal:
