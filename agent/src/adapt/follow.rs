@@ -222,21 +222,23 @@ impl Follower {
         m.estimate_kbps.set(i64::from(d.estimate_kbps));
         m.quality.clear();
         m.quality.get_or_create(&crate::metrics::label("level", d.quality.name())).set(1);
+        // The trains' last reading, whether or not this decision took one: shown to the viewer,
+        // and the pacer's bound for a bursty encoder.
+        let trains = self.budgets.capacity.lock().ok().and_then(|c| c.last());
         self.desktop.send(&crate::link::protocol::ToViewer::Stats {
             target: d.target_kbps,
             estimate: d.estimate_kbps,
             quality: d.quality.name(),
             loss,
             rtt: rtt_ms,
-            capacity: self.budgets.capacity.lock().ok().and_then(|c| c.last()).map(|c| c.round() as u32),
+            capacity: trains.map(|c| c.round() as u32),
         });
         let Some(pipeline) = self.pipeline.upgrade() else { return };
         if let Some(pacer) =
             pipeline.by_name(pipeline::PACER).and_then(|p| p.downcast::<crate::media::pacer::VdiPacer>().ok())
         {
             // A bursty encoder's keyframes are paced no faster than the path (see `media::pacer`).
-            let path = self.budgets.capacity.lock().ok().and_then(|c| c.last()).filter(|_| self.encoder.bursty());
-            pacer.set_target(d.target_kbps, path);
+            pacer.set_target(d.target_kbps, trains.filter(|_| self.encoder.bursty()));
             let early = pacer.take_early();
             m.paced_early_bytes.inc_by(early);
             if early > 0 {
