@@ -1,13 +1,13 @@
 //! `vdi-agent` end to end with real components: Xvfb, the agent (x264enc here: this machine has
 //! no NVIDIA GPU), headless Chromium driving the embedded page, and an X client (`xev`) watching
-//! what arrives at the X server.
+//! what arrives at the X server; and `vdi-encoder-cost` on the same display.
 
 use std::{
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use vdi_e2e::{XEvents, XServer, bin, run, text};
+use vdi_e2e::{Logged, XEvents, XServer, bin, run, text};
 
 use vdi_e2e::agent::{Agent, PASSWORD, drive, drive_script, node};
 
@@ -547,4 +547,54 @@ fn three_hundred_viewers_that_drop_leave_nothing_behind() {
 fn base64_encode(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// `vdi-encoder-cost` measures what the display shows: each encoder writes far more a frame for
+/// the painter's scrolling noise than for a still screen, every chain reports the display's size
+/// and encodes no more frames than were captured, and what cannot be measured is named with a failing exit.
+#[test]
+fn encoder_cost_measures_each_encoder_on_what_the_display_shows() {
+    let x = XServer::xvfb("640x360");
+    let measure = || -> Vec<serde_json::Value> {
+        let out = run(Command::new(bin("vdi-encoder-cost")).args([
+            "--display",
+            &x.display,
+            "--encoders",
+            "x264enc,vp8enc",
+            "--seconds",
+            "1.5",
+            "--warmup",
+            "0.5",
+            "--json",
+        ]));
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "vdi-encoder-cost failed: {stderr}");
+        let rows: Vec<serde_json::Value> =
+            stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON object a line")).collect();
+        let chains: Vec<_> = rows.iter().map(|r| r["chain"].as_str().unwrap_or_default()).collect();
+        assert_eq!(chains, ["capture+convert", "x264enc", "vp8enc"], "{stdout}");
+        for r in &rows {
+            assert_eq!((r["width"].as_u64(), r["height"].as_u64()), (Some(640), Some(360)), "{r}");
+            let (captured, encoded) = (r["captured"].as_u64().unwrap_or(0), r["encoded"].as_u64().unwrap_or(0));
+            // A frame or two in flight when the span starts come out inside it.
+            assert!(encoded > 0 && encoded <= captured + 2, "frames encoded of those captured: {r}");
+        }
+        rows
+    };
+    let still = measure();
+    let mut painter =
+        Logged::spawn(Command::new(env!("CARGO_BIN_EXE_vdi-test-painter")).arg("--motion").env("DISPLAY", &x.display));
+    let moving = measure();
+    painter.terminate(Duration::from_secs(2));
+    for (s, m) in still.iter().zip(&moving).skip(1) {
+        let kb = |r: &serde_json::Value| r["kb_per_frame"].as_f64().unwrap_or(0.0);
+        assert!(kb(m) > 5.0 * kb(s), "scrolling noise costs more a frame than a still screen: {s} against {m}");
+    }
+
+    let out = run(Command::new(bin("vdi-encoder-cost")).args(["--display", &x.display, "--encoders", "h265enc"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("h265enc"), "{:?}", text(&out));
+    let out = run(Command::new(bin("vdi-encoder-cost")).args(["--display", ":4242", "--encoders", "x264enc"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains(":4242"), "{:?}", text(&out));
 }

@@ -3,8 +3,9 @@
 // it has no OpenH264 plugin, so it decodes VP8, VP9 and AV1 only.
 // Usage: node firefox.mjs '{"url":..., "user":..., "password":..., "display":..., ...}'
 // With "latency": {"ms": N, "screenWidth": W, "cpuPid": P} it reads the painter's clock from every
-// frame for N ms (after 3 s to settle) and reports glass-to-glass percentiles, frame rates and
-// the cores process P used meanwhile (the latency bench, scripts/bench-firefox).
+// frame for N ms (after 3 s to settle) and reports glass-to-glass percentiles, frame rates, the
+// cores process P (the agent) and Firefox's processes used meanwhile, and how busy the machine
+// was (the latency bench, scripts/bench-firefox).
 // Prints one JSON line per step on stdout; exits non-zero with the reason on failure.
 import puppeteer from 'puppeteer-core';
 import fs from 'node:fs';
@@ -164,17 +165,45 @@ try {
     });
     // User and system time of a process, in clock ticks (100 a second on Linux).
     const ticks = () => { try { const f = fs.readFileSync(`/proc/${opt.latency.cpuPid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); } catch { return null; } };
+    // Firefox's own cores: its first process and every process under it (content, GPU, sockets).
+    const tree = () => {
+      const stats = new Map();
+      for (const d of fs.readdirSync('/proc')) {
+        if (!/^\d+$/.test(d)) continue;
+        try {
+          const f = fs.readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ');
+          stats.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+        } catch { /* gone meanwhile */ }
+      }
+      const mine = new Map(), todo = [browser.process().pid];
+      while (todo.length) {
+        const pid = todo.pop();
+        if (!stats.has(pid) || mine.has(pid)) continue;
+        mine.set(pid, stats.get(pid).ticks);
+        for (const [child, s] of stats) if (s.ppid === pid) todo.push(child);
+      }
+      return mine;
+    };
+    // The whole machine's busy time (every state but idle and iowait), in ticks summed over cores.
+    const busy = () => {
+      const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+      return f.slice(0, 8).reduce((a, b) => a + b, 0) - f[3] - f[4];
+    };
     await sleep(3000);
     await takeClockReadings(page);
-    const [d0, c0, t0] = [await decoded(), ticks(), Date.now()];
+    const [d0, c0, t0, b0, m0] = [await decoded(), ticks(), Date.now(), tree(), busy()];
     await sleep(opt.latency.ms);
     const r = await takeClockReadings(page);
-    const [d1, c1, t1] = [await decoded(), ticks(), Date.now()];
+    const [d1, c1, t1, b1, m1] = [await decoded(), ticks(), Date.now(), tree(), busy()];
+    let browserTicks = 0;
+    for (const [pid, t] of b1) browserTicks += t - (b0.get(pid) || 0);
+    const secs = (t1 - t0) / 1000;
     const sorted = r.g2g.slice().sort((a, b) => a - b);
     const at = (p) => sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : null;
     say({ step: 'latency', p50: at(0.5), p95: at(0.95), read: sorted.length, unreadable: r.unreadable,
       fpsShown: r.frames.length / (opt.latency.ms / 1000), fpsDecoded: (d1 - d0) / (opt.latency.ms / 1000),
-      cores: c0 === null || c1 === null ? null : (c1 - c0) / 100 / ((t1 - t0) / 1000) });
+      cores: c0 === null || c1 === null ? null : (c1 - c0) / 100 / secs,
+      browserCores: browserTicks / 100 / secs, machineBusy: (m1 - m0) / 100 / secs });
   }
   if (opt.reconnect) {
     await page.reload();

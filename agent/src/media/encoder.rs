@@ -95,6 +95,14 @@ pub fn force_keyframe(enc: &gst::Element) {
 }
 
 impl Encoder {
+    /// Every encoder the agent knows, hardware first.
+    pub const ALL: [Self; 5] = [Self::Nvh264, Self::Vah264, Self::X264, Self::Vp8, Self::Vp9];
+
+    /// The encoder whose GStreamer element is `name` (`x264enc`).
+    pub fn from_element(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.element() == name)
+    }
+
     /// The GStreamer element name.
     pub fn element(self) -> &'static str {
         match self {

@@ -39,20 +39,30 @@ pub fn description(
         .map(|(server, bps)| format!(" {}", crate::desktop::audio::fragment(server, bps, WEBRTC)))
         .unwrap_or_default();
     format!(
-        "ximagesrc name={} display-name={display} use-damage=false show-pointer=false \
-         ! capsfilter name={RATE} caps=video/x-raw,framerate={fps}/1 \
-         ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0 \
+        "{} \
          ! {} \
          ! videoscale ! capsfilter name={SCALE} caps=video/x-raw \
          ! {} \
          ! {} \
          ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! {} name={PACER} \
          ! webrtcbin name={WEBRTC} bundle-policy=max-bundle latency=0{audio}",
-        crate::adapt::pacing::CAPTURE,
+        capture(display, fps),
         convert(encoder),
         encoder.fragment(bitrate_kbps, fps, keyframe_interval),
         encoder.payloader(PAY),
         crate::media::pacer::ELEMENT,
+    )
+}
+
+/// The capture: `display`'s frames at `fps`, then a queue of one that drops the older frame when
+/// the encoder is still busy, so a slow encoder shows the newest picture late rather than every
+/// picture later and later.
+pub fn capture(display: &str, fps: u32) -> String {
+    format!(
+        "ximagesrc name={} display-name={display} use-damage=false show-pointer=false \
+         ! capsfilter name={RATE} caps=video/x-raw,framerate={fps}/1 \
+         ! queue leaky=downstream max-size-buffers=1 max-size-bytes=0 max-size-time=0",
+        crate::adapt::pacing::CAPTURE,
     )
 }
 
