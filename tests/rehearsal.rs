@@ -20,6 +20,7 @@ fn from_a_git_commit_to_a_desktop_in_the_browser() {
         "the panel is in the picture",
         "typed into a terminal arrived",
         "vdi-status's view of the Pod: Running",
+        "vdi-encoder-cost in the session's container: x264enc encoded",
         "5. only the session's file left the rendered folder; kube down stopped it; its home volume stays",
     ] {
         assert!(stderr.contains(step), "step `{step}` missing:\n{stderr}");
