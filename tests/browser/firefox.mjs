@@ -5,7 +5,8 @@
 // With "latency": {"ms": N, "screenWidth": W, "cpuPid": P} it reads the painter's clock from every
 // frame for N ms (after 3 s to settle) and reports glass-to-glass percentiles, frame rates, the
 // cores process P (the agent) and Firefox's processes used meanwhile, and how busy the machine
-// was (the latency bench, scripts/bench-firefox).
+// was (the latency bench, scripts/bench-firefox); with "metricsUrl" and "metricsFile" it saves
+// the agent's /metrics at the end of the span, before the viewer leaves.
 // Prints one JSON line per step on stdout; exits non-zero with the reason on failure.
 import puppeteer from 'puppeteer-core';
 import fs from 'node:fs';
@@ -195,6 +196,11 @@ try {
     await sleep(opt.latency.ms);
     const r = await takeClockReadings(page);
     const [d1, c1, t1, b1, m1] = [await decoded(), ticks(), Date.now(), tree(), busy()];
+    // The agent's counters while this viewer still watches (once it leaves, the controller
+    // reacts to the silence and its gauges stop describing the run).
+    if (opt.latency.metricsUrl) {
+      try { fs.writeFileSync(opt.latency.metricsFile, await (await fetch(opt.latency.metricsUrl)).text()); } catch (e) { say({ step: 'metrics', error: String(e) }); }
+    }
     let browserTicks = 0;
     for (const [pid, t] of b1) browserTicks += t - (b0.get(pid) || 0);
     const secs = (t1 - t0) / 1000;
