@@ -19,6 +19,12 @@ pub enum EncoderChoice {
     Auto,
 }
 
+/// Frames per second unless `SELKIES_FRAMERATE` says otherwise.
+pub const FRAMERATE: u32 = 60;
+/// The highest bitrate the adaptation may choose unless `VDI_MAX_VIDEO_BITRATE` says otherwise,
+/// kbit/s: where a stream on a clean path ends up.
+pub const MAX_VIDEO_BITRATE: u32 = 12000;
+
 /// Streams an X11 desktop to the browser over WebRTC.
 ///
 /// Serves the web client at /, signalling at /ws (WebSocket), /healthz, /readyz and /metrics on
@@ -60,10 +66,10 @@ pub struct Settings {
     #[arg(long, env = env::MIN_VIDEO_BITRATE, default_value_t = 4000)]
     pub min_video_bitrate: u32,
     /// Highest bitrate the adaptation may choose, in kbit/s.
-    #[arg(long, env = env::MAX_VIDEO_BITRATE, default_value_t = 12000)]
+    #[arg(long, env = env::MAX_VIDEO_BITRATE, default_value_t = MAX_VIDEO_BITRATE)]
     pub max_video_bitrate: u32,
     /// Frames per second.
-    #[arg(long, env = env::FRAMERATE, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
+    #[arg(long, env = env::FRAMERATE, default_value_t = FRAMERATE, value_parser = clap::value_parser!(u32).range(1..=240))]
     pub framerate: u32,
     /// User name for HTTP Basic auth.
     #[arg(long, env = env::BASIC_AUTH_USER, default_value = "user")]

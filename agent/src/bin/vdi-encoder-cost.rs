@@ -11,9 +11,12 @@
 use std::{process::ExitCode, time::Duration};
 
 use clap::Parser;
-use vdi_agent::media::{
-    cost::{self, Cost},
-    encoder::{self, Encoder},
+use vdi_agent::{
+    media::{
+        cost::{self, Cost},
+        encoder::{self, Encoder},
+    },
+    settings,
 };
 use vdi_crds::agent::{self as contract, env};
 
@@ -28,11 +31,12 @@ struct Args {
     /// x264enc, vp8enc, vp9enc); default: each one that works here.
     #[arg(long, value_delimiter = ',', value_parser = parse_encoder)]
     encoders: Vec<Encoder>,
-    /// Frames a second asked of the capture (the agent's default).
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
+    /// Frames a second asked of the capture (in a session's container: the session's rate).
+    #[arg(long, env = env::FRAMERATE, default_value_t = settings::FRAMERATE, value_parser = clap::value_parser!(u32).range(1..=240))]
     fps: u32,
-    /// The encoders' target in kbit/s (default: the agent's highest, where a clean path ends).
-    #[arg(long, default_value_t = 12000, value_parser = clap::value_parser!(u32).range(100..=100_000))]
+    /// The encoders' target in kbit/s: the agent's highest, where a stream on a clean path ends
+    /// (in a session's container: the session's).
+    #[arg(long, env = env::MAX_VIDEO_BITRATE, default_value_t = settings::MAX_VIDEO_BITRATE, value_parser = clap::value_parser!(u32).range(100..=100_000))]
     bitrate: u32,
     /// Seconds measured per chain.
     #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
