@@ -33,8 +33,10 @@ pub use templates::Templates;
 /// review carries the object and the old object, with room to spare.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
-/// Reviews answered at once; more wait for a slot.
-pub const MAX_REVIEWS_IN_FLIGHT: usize = 16;
+/// Bytes of review bodies held at once, across all requests: sixteen of the largest (64 MiB), half
+/// the Deployment's memory limit. A request takes its share as the bytes arrive, so a client that
+/// trickles or stalls its body holds what it has sent, not a slot a real review waits for.
+pub const MAX_BODY_BYTES_IN_FLIGHT: usize = 16 * MAX_BODY;
 
 /// What every handler shares.
 #[derive(Clone)]

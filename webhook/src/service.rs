@@ -1,6 +1,6 @@
 //! The admission server's HTTP service. The two review routes, which carry all the load, are
-//! answered here directly: at most `MAX_REVIEWS_IN_FLIGHT` at once, the body read up to
-//! `MAX_BODY` within `REQUEST_TIMEOUT`, then `review::handle`. Everything else (health, readiness,
+//! answered here directly: the body read up to `MAX_BODY` within `REQUEST_TIMEOUT`, its bytes
+//! counted against `MAX_BODY_BYTES_IN_FLIGHT` as they arrive, then `review::handle`. Everything else (health, readiness,
 //! metrics, wrong methods, unknown paths) goes through axum's [`Router`]. Between hyper and the
 //! handler, axum's routing, extractors and three tower layers were about 6 % of the server's CPU
 //! per review (perf under scripts/bench-webhook), as much as the rest of the review's HTTP work.
@@ -19,23 +19,24 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
-use crate::{AppState, MAX_BODY, MAX_REVIEWS_IN_FLIGHT, review, server::REQUEST_TIMEOUT};
+use crate::{AppState, MAX_BODY, MAX_BODY_BYTES_IN_FLIGHT, review, server::REQUEST_TIMEOUT};
 
 /// The whole HTTP surface (see the module's doc). Cloned per connection.
 #[derive(Clone)]
 pub struct Admission {
     state: AppState,
     router: Router,
-    reviews: Arc<Semaphore>,
+    /// One permit per body byte held (`MAX_BODY_BYTES_IN_FLIGHT`).
+    body_bytes: Arc<Semaphore>,
 }
 
 impl Admission {
     /// Reviews for `state`, and `router` for the other routes.
     pub fn new(state: AppState, router: Router) -> Self {
-        Self { state, router, reviews: Arc::new(Semaphore::new(MAX_REVIEWS_IN_FLIGHT)) }
+        Self { state, router, body_bytes: Arc::new(Semaphore::new(MAX_BODY_BYTES_IN_FLIGHT)) }
     }
 }
 
@@ -61,26 +62,58 @@ where
                 return Box::pin(router.oneshot(req));
             }
         };
-        let (state, slots) = (self.state.clone(), self.reviews.clone());
+        let (state, budget) = (self.state.clone(), self.body_bytes.clone());
         Box::pin(async move {
-            // A client trickling its body gives up its slot (the API server's own timeout for a
-            // webhook is at most 30 s, ours 5 s).
+            // A client trickling its body is cut off when the request's time is up (the API
+            // server's own timeout for a webhook is at most 30 s, ours 10 s).
             let answer = tokio::time::timeout(REQUEST_TIMEOUT, async {
-                // Each review may hold a body of up to MAX_BODY while it is read: this bounds that
-                // memory (16 x 4 MiB = 64 MiB, half the Deployment's limit); more wait their turn.
-                let Ok(_slot) = slots.acquire().await else {
-                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
-                };
-                match Limited::new(req.into_body(), MAX_BODY).collect().await {
-                    Ok(body) => review::handle(&state, mode, &body.to_bytes()),
-                    Err(e) if e.is::<LengthLimitError>() => {
-                        let limit = format!("the AdmissionReview is larger than {} MiB", MAX_BODY >> 20);
-                        (StatusCode::PAYLOAD_TOO_LARGE, limit).into_response()
-                    }
-                    Err(e) => (StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")).into_response(),
+                match read_body(req.into_body(), &budget).await {
+                    Ok((body, _held)) => review::handle(&state, mode, &body),
+                    Err(response) => response,
                 }
             });
             Ok(answer.await.unwrap_or_else(|_| StatusCode::REQUEST_TIMEOUT.into_response()))
         })
     }
+}
+
+/// Reads a review's body, taking one permit of `budget` per byte as the bytes arrive; the permits
+/// go back when the caller drops them, after the review. The budget bounds the memory every body
+/// being read holds together; the bytes are counted, not the requests, so slow or stalled senders
+/// hold only what they sent, and a review of a few kB is not kept waiting behind them.
+async fn read_body<B>(body: B, budget: &Arc<Semaphore>) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Response>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let mut body = std::pin::pin!(Limited::new(body, MAX_BODY));
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                let limit = format!("the AdmissionReview is larger than {} MiB", MAX_BODY >> 20);
+                (StatusCode::PAYLOAD_TOO_LARGE, limit).into_response()
+            } else {
+                (StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")).into_response()
+            }
+        })?;
+        let Ok(data) = frame.into_data() else { continue };
+        // Limited keeps every body under MAX_BODY, so a chunk never asks more than the budget has.
+        let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let Ok(permit) = budget.clone().acquire_many_owned(n).await else {
+            return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+        };
+        match held.as_mut() {
+            Some(h) => h.merge(permit),
+            None => held = Some(permit),
+        }
+        chunks.push(data);
+    }
+    // A review usually comes in one chunk: that one is used as it is, without a copy.
+    let body = match chunks.len() {
+        1 => chunks.swap_remove(0),
+        _ => Bytes::from(chunks.concat()),
+    };
+    Ok((body, held))
 }

@@ -794,28 +794,59 @@ async fn other_methods_and_paths_are_refused() {
     }
 }
 
-/// A review whose body stops coming is answered 408 once the request's time is up, and the slot
-/// it held goes to the next review.
+type Chunks = futures::channel::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>;
+
+/// A review request whose body comes from the returned sender, `first` already sent.
+fn stalled_review(
+    service: &vdi_webhook::service::Admission,
+    first: Vec<u8>,
+) -> (Chunks, tokio::task::JoinHandle<Result<axum::response::Response, std::convert::Infallible>>) {
+    let (mut tx, body) = futures::channel::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
+    tx.try_send(Ok(first.into())).expect("first chunk");
+    let req = Request::post("/mutate").body(Body::from_stream(body)).expect("request");
+    (tx, tokio::spawn(service.clone().oneshot(req)))
+}
+
+/// Bodies that stop coming are answered 408 once the request's time is up, and until then they
+/// keep no review waiting: a hundred stalled senders (a slow-loris crowd) and a real review,
+/// answered at once.
 #[tokio::test(start_paused = true)]
-async fn a_stalled_body_times_out_and_frees_its_slot() {
+async fn stalled_bodies_time_out_and_keep_no_review_waiting() {
     let service = app(state());
-    let mut stalled = Vec::new();
-    for _ in 0..vdi_webhook::MAX_REVIEWS_IN_FLIGHT {
-        let (tx, body) = futures::channel::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
-        let req = Request::post("/mutate").body(Body::from_stream(body)).expect("request");
-        stalled.push((tx, tokio::spawn(service.clone().oneshot(req))));
-    }
+    let stalled: Vec<_> = (0..100).map(|_| stalled_review(&service, b"{".to_vec())).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let valid = include_bytes!("fixtures/pod-create.json").to_vec();
-    let next = Request::post("/mutate").body(Body::from(valid)).expect("request");
+    let next = Request::post("/mutate").body(Body::from(valid.clone())).expect("request");
     let next = tokio::spawn(service.clone().oneshot(next));
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    assert!(!next.is_finished(), "a review got past the limit of reviews in flight");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(next.is_finished(), "a review waited behind stalled bodies");
+    assert_eq!(next.await.expect("joined").expect("infallible").status(), StatusCode::OK);
+    assert!(stalled.iter().all(|(_, answer)| !answer.is_finished()), "a stalled body was answered early");
     for (_tx, answer) in stalled {
         let res = answer.await.expect("joined").expect("infallible");
         assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
     }
-    let res = next.await.expect("joined").expect("infallible");
-    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// The bytes bodies hold together are bounded: bodies that fill the budget make the next review
+/// wait until their time is up, and it is answered then.
+#[tokio::test(start_paused = true)]
+async fn bodies_that_fill_the_byte_budget_make_the_next_review_wait() {
+    let service = app(state());
+    let per_body = vdi_webhook::MAX_BODY - 1;
+    let held: Vec<_> = (0..vdi_webhook::MAX_BODY_BYTES_IN_FLIGHT / per_body)
+        .map(|_| stalled_review(&service, vec![b' '; per_body]))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let valid = include_bytes!("fixtures/pod-create.json").to_vec();
+    let next = Request::post("/mutate").body(Body::from(valid)).expect("request");
+    let next = tokio::spawn(service.clone().oneshot(next));
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(!next.is_finished(), "a review got past the budget of body bytes");
+    for (_tx, answer) in held {
+        assert_eq!(answer.await.expect("joined").expect("infallible").status(), StatusCode::REQUEST_TIMEOUT);
+    }
+    assert_eq!(next.await.expect("joined").expect("infallible").status(), StatusCode::OK);
 }
 
 mod fuzz {
