@@ -82,8 +82,13 @@ impl Cost {
 
     /// The chain's name: the encoder's element, or `capture+convert`.
     pub fn name(&self) -> &'static str {
-        self.encoder.map_or("capture+convert", Encoder::element)
+        chain_name(self.encoder)
     }
+}
+
+/// A chain's name in reports and errors: its encoder's element, or `capture+convert`.
+fn chain_name(encoder: Option<Encoder>) -> &'static str {
+    encoder.map_or("capture+convert", Encoder::element)
 }
 
 /// Why a chain could not be measured.
@@ -138,7 +143,7 @@ pub struct Run {
 /// Runs `encoder`'s chain (`None`: capture and conversion to I420 only) on `run.display` and
 /// measures it.
 pub fn measure(encoder: Option<Encoder>, run: &Run) -> Result<Cost, CostError> {
-    let chain = encoder.map_or("capture+convert", Encoder::element);
+    let chain = chain_name(encoder);
     let tail = match encoder {
         // Keyframes on demand, as a viewer's stream has them: only the first in the warm-up.
         Some(enc) => {
@@ -165,7 +170,7 @@ fn play_and_measure(
     encoder: Option<Encoder>,
     run: &Run,
 ) -> Result<Cost, CostError> {
-    let chain = encoder.map_or("capture+convert", Encoder::element);
+    let chain = chain_name(encoder);
     let bus = pipe.bus().ok_or_else(|| CostError::Failed { chain, why: "the pipeline has no bus".into() })?;
     if let Err(e) = pipe.set_state(gst::State::Playing) {
         // The element that refused says why on the bus (ximagesrc: the display does not open).
@@ -181,7 +186,7 @@ fn play_and_measure(
     if captured == 0 {
         return Err(CostError::NoFrames { chain, display: run.display.clone(), seconds });
     }
-    let (width, height) = counts.size(pipe).unwrap_or_default();
+    let (width, height) = captured_size(pipe).unwrap_or_default();
     Ok(Cost {
         encoder,
         width,
@@ -260,12 +265,13 @@ impl Counts {
             bytes: self.bytes.load(Ordering::Relaxed),
         }
     }
+}
 
-    fn size(&self, pipe: &gst::Pipeline) -> Option<(u32, u32)> {
-        let caps = pipe.by_name(pipeline::RATE)?.static_pad("src")?.current_caps()?;
-        let s = caps.structure(0)?;
-        Some((u32::try_from(s.get::<i32>("width").ok()?).ok()?, u32::try_from(s.get::<i32>("height").ok()?).ok()?))
-    }
+/// The size of the frames the capture delivers.
+fn captured_size(pipe: &gst::Pipeline) -> Option<(u32, u32)> {
+    let caps = pipe.by_name(pipeline::RATE)?.static_pad("src")?.current_caps()?;
+    let s = caps.structure(0)?;
+    Some((u32::try_from(s.get::<i32>("width").ok()?).ok()?, u32::try_from(s.get::<i32>("height").ok()?).ok()?))
 }
 
 /// This process's CPU time so far, every thread's, in seconds.
