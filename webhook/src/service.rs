@@ -1,9 +1,10 @@
 //! The admission server's HTTP service. The two review routes, which carry all the load, are
 //! answered here directly: the body read up to `MAX_BODY` within `REQUEST_TIMEOUT`, its bytes
-//! counted against `MAX_BODY_BYTES_IN_FLIGHT` as they arrive, then `review::handle`. Everything else (health, readiness,
-//! metrics, wrong methods, unknown paths) goes through axum's [`Router`]. Between hyper and the
-//! handler, axum's routing, extractors and three tower layers were about 6 % of the server's CPU
-//! per review (perf under scripts/bench-webhook), as much as the rest of the review's HTTP work.
+//! counted against `MAX_BODY_BYTES_IN_FLIGHT` as they arrive, then `review::handle`. Everything
+//! else (health, readiness, metrics, wrong methods, unknown paths) goes through axum's [`Router`].
+//! Between hyper and the handler, axum's routing, extractors and three tower layers were about
+//! 6 % of the server's CPU per review (perf under scripts/bench-webhook), as much as the rest of
+//! the review's HTTP work.
 
 use std::{
     convert::Infallible,
@@ -65,7 +66,7 @@ where
         let (state, budget) = (self.state.clone(), self.body_bytes.clone());
         Box::pin(async move {
             // A client trickling its body is cut off when the request's time is up (the API
-            // server's own timeout for a webhook is at most 30 s, ours 10 s).
+            // server gives a webhook at most 30 s; examples/webhook/webhooks.yaml gives it 5 s).
             let answer = tokio::time::timeout(REQUEST_TIMEOUT, async {
                 match read_body(req.into_body(), &budget).await {
                     Ok((body, _held)) => review::handle(&state, mode, &body),
