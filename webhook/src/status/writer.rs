@@ -138,11 +138,15 @@ impl State {
             self.pods.get(&ObjectRef::new(name).within(ns)).filter(|p| p.labels().get(labels::SESSION) == Some(name));
         let status = derive(&session, pod.as_deref());
         let shown = session.status.clone().unwrap_or_default();
-        if status == shown {
+        // What this replica last wrote, until the cache shows it: the cache may still show
+        // another replica's earlier write, which ours has since replaced on the server, so the
+        // cache agreeing with `status` proves nothing while ours differs from it.
+        let mine = self.in_flight.get(&key);
+        if status == shown && mine.is_none_or(|m| *m == status) {
             self.in_flight.remove(&key);
             return;
         }
-        if self.in_flight.get(&key) == Some(&status) {
+        if mine == Some(&status) {
             return;
         }
         let patch = serde_json::json!({
