@@ -164,17 +164,21 @@ try {
       if (window.__vdiPc) (await window.__vdiPc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0; });
       return n;
     });
-    // User and system time of a process, in clock ticks (100 a second on Linux).
-    const ticks = () => { try { const f = fs.readFileSync(`/proc/${opt.latency.cpuPid}/stat`, 'utf8').split(') ')[1].split(' '); return Number(f[11]) + Number(f[12]); } catch { return null; } };
+    // A process's parent and its user and system time in clock ticks (100 a second on Linux);
+    // null once it is gone.
+    const stat = (pid) => {
+      try {
+        const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
+      } catch { return null; }
+    };
+    const ticks = () => stat(opt.latency.cpuPid)?.ticks ?? null;
     // Firefox's own cores: its first process and every process under it (content, GPU, sockets).
     const tree = () => {
       const stats = new Map();
       for (const d of fs.readdirSync('/proc')) {
-        if (!/^\d+$/.test(d)) continue;
-        try {
-          const f = fs.readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ');
-          stats.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
-        } catch { /* gone meanwhile */ }
+        const s = /^\d+$/.test(d) && stat(d);
+        if (s) stats.set(Number(d), s);
       }
       const mine = new Map(), todo = [browser.process().pid];
       while (todo.length) {
